@@ -1,0 +1,110 @@
+//! Canonical JSON encoding: one byte string per JSON value, identical on every
+//! replica, used to break exact timestamp ties (SPEC §3) and to identify keys.
+//!
+//! Object keys are sorted by their UTF-8 bytes whatever order the map keeps
+//! them in; there is no white space; strings are escaped as `serde_json` does;
+//! a number with an integral value of magnitude below 2^53 is written as an
+//! integer (`1.0` and `1` are the same value in JavaScript, so they must encode
+//! alike), any other number in `serde_json`'s shortest round-trip form.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// 2^53: integers below it are exact in an IEEE double, as in JavaScript.
+const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// The canonical encoding of `value`.
+pub fn to_canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+/// Compares two values by their canonical encodings.
+pub fn compare(a: &Value, b: &Value) -> Ordering {
+    if a == b {
+        return Ordering::Equal;
+    }
+    to_canonical(a).cmp(&to_canonical(b))
+}
+
+/// Whether two values are the same JSON value (`1` equals `1.0`).
+pub fn same_value(a: &Value, b: &Value) -> bool {
+    compare(a, b) == Ordering::Equal
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if n.is_i64() || n.is_u64() {
+                let _ = write!(out, "{n}");
+            } else {
+                let f = n.as_f64().unwrap_or(0.0);
+                if f.fract() == 0.0 && f.abs() < EXACT_INT_LIMIT {
+                    // -0.0 is written 0, as JSON.stringify does.
+                    let _ = write!(out, "{}", f as i64);
+                } else {
+                    let _ = write!(out, "{n}");
+                }
+            }
+        }
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json's string escaping is deterministic and cannot fail for &str.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sorts_keys_and_normalises_numbers() {
+        assert_eq!(
+            to_canonical(&json!({"b": 1.0, "a": [true, null, "x\"y"], "c": 1.5})),
+            r#"{"a":[true,null,"x\"y"],"b":1,"c":1.5}"#
+        );
+        assert!(same_value(&json!(1), &json!(1.0)));
+        assert!(same_value(&json!(-0.0), &json!(0)));
+        assert!(!same_value(&json!(1), &json!("1")));
+    }
+
+    #[test]
+    fn order_is_total_and_byte_wise() {
+        assert_eq!(compare(&json!("b"), &json!("a")), Ordering::Greater);
+        assert_eq!(compare(&json!(true), &json!(false)), Ordering::Greater);
+        assert_eq!(compare(&json!({"a": 1}), &json!({"a": 1})), Ordering::Equal);
+    }
+}

@@ -1,0 +1,80 @@
+//! The core's one error type. Every message names what was wrong and, where
+//! the caller can fix it, what to do.
+
+/// Errors of `fieldsync-core`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A string that is not an RFC 3339 timestamp.
+    #[error("invalid RFC 3339 timestamp {input:?}: {reason}")]
+    InvalidTimestamp {
+        /// The input (shortened if long).
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A record key that cannot be synced.
+    #[error(
+        "invalid record id {found}: expected a non-empty string, a finite number, or a non-empty array of strings and numbers"
+    )]
+    InvalidKey {
+        /// The offending key, as canonical JSON.
+        found: String,
+    },
+
+    /// A message that is not JSON at all (syntax error, truncated body).
+    #[error("malformed JSON: {message}")]
+    MalformedJson {
+        /// The parser's message, with line and column.
+        message: String,
+    },
+
+    /// A wire message of the wrong shape or with invalid content.
+    #[error("{}{message}", if path.is_empty() || path == "." { String::new() } else { format!("{path}: ") })]
+    Wire {
+        /// Where in the message, e.g. `changes[2].fields.title.updatedAt`.
+        path: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+
+    /// A Dexie schema string that Dexie would reject or that fieldsync
+    /// cannot sync.
+    #[error("schema of table {table:?}: {part}: {reason}")]
+    Schema {
+        /// The table whose schema is wrong.
+        table: String,
+        /// Which entry, e.g. `index 2 "++title"`.
+        part: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+
+    /// A database version Dexie cannot use.
+    #[error("invalid database version {version}: {reason}")]
+    InvalidVersion {
+        /// The version given.
+        version: f64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// A Dexie.Observable `_changes` row fieldsync cannot read.
+    #[error("change log row (rev {rev}): {reason}")]
+    ChangeRow {
+        /// The row's `rev`, or `?` when it has none.
+        rev: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn wire(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Wire {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Record keys as they travel on the wire.
+//!
+//! IndexedDB keys may be strings, numbers, dates, binary or arrays. Synced
+//! records use the JSON-representable subset: a non-empty string, a finite
+//! number, or a non-empty array of those (compound primary keys). The
+//! canonical JSON encoding of the key identifies the record everywhere, so the
+//! string `"1"` and the number `1` are different records, as in IndexedDB.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use crate::{Error, canonical};
+
+/// The primary key of a synced record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordKey(Value);
+
+impl RecordKey {
+    /// Checks that `value` can be a synced record key.
+    pub fn new(value: Value) -> Result<Self, Error> {
+        if is_valid_key(&value, true) {
+            Ok(RecordKey(value))
+        } else {
+            Err(Error::InvalidKey {
+                found: shorten(&canonical::to_canonical(&value)),
+            })
+        }
+    }
+
+    /// The key as a JSON value.
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The key's canonical JSON encoding: its identity.
+    pub fn canonical(&self) -> String {
+        canonical::to_canonical(&self.0)
+    }
+}
+
+impl fmt::Display for RecordKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Value::String(s) => f.write_str(s),
+            other => f.write_str(&canonical::to_canonical(other)),
+        }
+    }
+}
+
+fn is_valid_key(value: &Value, top: bool) -> bool {
+    match value {
+        Value::String(s) => !s.is_empty() || !top,
+        Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        Value::Array(items) if top => {
+            !items.is_empty() && items.iter().all(|item| is_valid_key(item, false))
+        }
+        _ => false,
+    }
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() <= 48 {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(48).collect::<String>())
+    }
+}
+
+impl Serialize for RecordKey {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        RecordKey::new(value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn accepts_strings_numbers_and_compound_keys() {
+        for ok in [
+            json!("t1"),
+            json!(7),
+            json!(1.5),
+            json!(["a", 2]),
+            json!(["", 1]),
+        ] {
+            assert!(RecordKey::new(ok.clone()).is_ok(), "{ok}");
+        }
+        assert_ne!(
+            RecordKey::new(json!("1")).unwrap().canonical(),
+            RecordKey::new(json!(1)).unwrap().canonical()
+        );
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_a_synced_key() {
+        for bad in [
+            json!(""),
+            json!(null),
+            json!(true),
+            json!({}),
+            json!([]),
+            json!([[1]]),
+        ] {
+            let err = RecordKey::new(bad.clone()).unwrap_err().to_string();
+            assert!(err.contains("non-empty string"), "{bad}: {err}");
+        }
+    }
+}

@@ -1,0 +1,672 @@
+//! Wire types of SPEC §2: push, pull, WebSocket messages, conflicts, errors.
+//!
+//! Parsing goes through [`parse`], which reports *where* a message is wrong
+//! (`changes[2].fields.title.updatedAt: …`) and what was expected, then
+//! through each request's `validate`, which checks what serde cannot (an
+//! update without fields, an empty table name, a reserved field name).
+//! Unknown fields are ignored everywhere, so newer clients can add fields.
+//!
+//! # Extensions to the SPEC's change shape (all optional)
+//! - `insertedAt` on an `insert`: when the whole-record write happened. A
+//!   coalesced change can carry fields stamped later than the insert itself;
+//!   without it the earliest field stamp is used.
+//! - `fields` on a `delete`: field writes made after the delete (invisible
+//!   while it is deleted, but needed by replicas that see a re-creation).
+//! - `removed: true` in a field write: the property was removed (its `value`
+//!   is `null` on the wire and ignored on reading).
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::Error;
+use crate::hlc::Timestamp;
+use crate::key::RecordKey;
+use crate::record::{FieldLoss, Lifecycle, RecordState, Register};
+
+/// Longest table name accepted on the wire.
+pub const MAX_TABLE_NAME_LEN: usize = 128;
+/// Longest field name accepted on the wire.
+pub const MAX_FIELD_NAME_LEN: usize = 256;
+
+/// Parses a JSON message, naming the path of the first problem.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        // A shape error can come before a syntax error further on: report
+        // malformed JSON first, checked only on this error path.
+        let syntax = serde_json::from_slice::<serde::de::IgnoredAny>(body).err();
+        match syntax {
+            Some(syntax) => malformed(&syntax),
+            None if inner.is_data() => Error::wire(path, inner.to_string()),
+            None => malformed(&inner),
+        }
+    })?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+fn malformed(err: &serde_json::Error) -> Error {
+    Error::MalformedJson {
+        message: err.to_string(),
+    }
+}
+
+/// An opaque sync position handed out by the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(pub String);
+
+/// The kind of a change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    /// A whole-record write (create, or replace/re-create).
+    Insert,
+    /// A field-level update.
+    Update,
+    /// A delete.
+    Delete,
+}
+
+/// One field's write: its value and timestamp (`updatedAt`, or `at`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldWrite {
+    /// The value written; `None` only when it was missing on the wire.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        serialize_with = "value_or_null"
+    )]
+    pub value: Option<Value>,
+    /// When the field was written.
+    #[serde(alias = "at")]
+    pub updated_at: Timestamp,
+    /// The write removed the property.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
+}
+
+impl FieldWrite {
+    /// The register this write sets.
+    pub fn to_register(&self) -> Register {
+        Register {
+            value: if self.removed {
+                None
+            } else {
+                Some(self.value.clone().unwrap_or(Value::Null))
+            },
+            ts: self.updated_at,
+        }
+    }
+
+    /// The write of `register`.
+    pub fn from_register(register: &Register) -> Self {
+        FieldWrite {
+            removed: register.value.is_none(),
+            value: register.value.clone(),
+            updated_at: register.ts,
+        }
+    }
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn value_or_null<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
+    value.as_ref().unwrap_or(&Value::Null).serialize(s)
+}
+
+/// One record's change, as pushed by clients and returned by the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// The table (Dexie store) name.
+    pub table: String,
+    /// The record's primary key.
+    pub id: RecordKey,
+    /// What kind of write.
+    pub op: Op,
+    /// Per-field values with their timestamps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, FieldWrite>>,
+    /// Plain values, stamped with the receiver's time (as other clients of
+    /// this protocol send for inserts). `fields` wins where both name a field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Map<String, Value>>,
+    /// When an `insert` happened (extension; see the module docs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inserted_at: Option<Timestamp>,
+    /// When a `delete` happened; the receiver's time when missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<Timestamp>,
+}
+
+impl Change {
+    /// Checks what serde cannot; `path` prefixes the error, e.g. `changes[3]`.
+    pub fn validate(&self, path: &str) -> Result<(), Error> {
+        validate_table_name(&self.table).map_err(|m| Error::wire(format!("{path}.table"), m))?;
+        if self.op == Op::Update && self.fields.is_none() && self.data.is_none() {
+            return Err(Error::wire(
+                path,
+                format!(
+                    "the update of {}/{} carries no `fields` (send {{\"fields\": {{\"name\": {{\"value\": …, \"updatedAt\": \"…\"}}}}}}) and no `data`",
+                    self.table, self.id
+                ),
+            ));
+        }
+        for name in self.data.iter().flat_map(|d| d.keys()) {
+            validate_field_name(name).map_err(|m| Error::wire(format!("{path}.data"), m))?;
+        }
+        for (name, write) in self.fields.iter().flatten() {
+            validate_field_name(name).map_err(|m| Error::wire(format!("{path}.fields"), m))?;
+            if write.value.is_none() && !write.removed {
+                return Err(Error::wire(
+                    format!("{path}.fields.{name}"),
+                    "missing `value` (send {\"value\": …, \"updatedAt\": \"…\"}, or \"removed\": true to remove the property)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The change as a record patch. Fields sent as plain `data`, and a
+    /// delete without `deletedAt`, take `received_at`.
+    pub fn to_state(&self, received_at: Timestamp) -> RecordState {
+        let mut registers: BTreeMap<String, Register> = BTreeMap::new();
+        for (name, value) in self.data.iter().flatten() {
+            registers.insert(name.clone(), Register::new(value.clone(), received_at));
+        }
+        for (name, write) in self.fields.iter().flatten() {
+            registers.insert(name.clone(), write.to_register());
+        }
+        let lifecycle = match self.op {
+            Op::Update => None,
+            Op::Delete => Some(Lifecycle {
+                deleted: true,
+                ts: self.deleted_at.unwrap_or(received_at),
+            }),
+            Op::Insert => Some(Lifecycle {
+                deleted: false,
+                ts: self
+                    .inserted_at
+                    .or_else(|| registers.values().map(|r| r.ts).min())
+                    .unwrap_or(received_at),
+            }),
+        };
+        RecordState::from_parts(registers, lifecycle)
+    }
+
+    /// The change that carries `state` to another replica; `None` when the
+    /// state holds nothing.
+    pub fn from_state(table: &str, id: &RecordKey, state: &RecordState) -> Option<Change> {
+        if state.is_empty() {
+            return None;
+        }
+        let fields: BTreeMap<String, FieldWrite> = state
+            .fields()
+            .iter()
+            .map(|(name, register)| (name.clone(), FieldWrite::from_register(register)))
+            .collect();
+        let lifecycle = state.lifecycle();
+        let op = match lifecycle {
+            None => Op::Update,
+            Some(l) if l.deleted => Op::Delete,
+            Some(_) => Op::Insert,
+        };
+        Some(Change {
+            table: table.to_owned(),
+            id: id.clone(),
+            op,
+            fields: (op != Op::Delete || !fields.is_empty()).then_some(fields),
+            data: None,
+            inserted_at: lifecycle.filter(|l| !l.deleted).map(|l| l.ts),
+            deleted_at: lifecycle.filter(|l| l.deleted).map(|l| l.ts),
+        })
+    }
+}
+
+/// Checks a table name for the wire and for schemas.
+pub fn validate_table_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("the table name is empty".into())
+    } else if name.len() > MAX_TABLE_NAME_LEN {
+        Err(format!(
+            "the table name is longer than {MAX_TABLE_NAME_LEN} bytes"
+        ))
+    } else if name.starts_with('_') {
+        Err(format!(
+            "table {name:?}: names starting with `_` are reserved for fieldsync's own stores; rename the table"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn validate_field_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("a field name is empty".into())
+    } else if name.len() > MAX_FIELD_NAME_LEN {
+        Err(format!(
+            "field name {:?}… is longer than {MAX_FIELD_NAME_LEN} bytes",
+            name.chars().take(32).collect::<String>()
+        ))
+    } else if name == "__proto__" {
+        Err(
+            "the field name \"__proto__\" is not allowed (it would rewrite JavaScript prototypes)"
+                .into(),
+        )
+    } else {
+        Ok(())
+    }
+}
+
+/// `POST /sync/{appId}` body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushRequest {
+    /// The pushing client (one per tab or device).
+    pub client_id: String,
+    /// Where the client's previous sync ended; `None` on the first sync.
+    #[serde(default)]
+    pub since: Option<Cursor>,
+    /// The changes, applied atomically.
+    pub changes: Vec<Change>,
+}
+
+impl PushRequest {
+    /// Parses and validates a push body.
+    pub fn parse(body: &[u8]) -> Result<Self, Error> {
+        let request: PushRequest = parse(body)?;
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Checks every change; the first problem rejects the whole batch.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.client_id.trim().is_empty() {
+            return Err(Error::wire("clientId", "the client id is empty"));
+        }
+        for (i, change) in self.changes.iter().enumerate() {
+            change.validate(&format!("changes[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A pushed field that lost to a newer value already on the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conflict {
+    /// The table.
+    pub table: String,
+    /// The record.
+    pub id: RecordKey,
+    /// The field.
+    pub field: String,
+    /// The value the client pushed (`null` for a removal).
+    pub client_value: Value,
+    /// Its timestamp.
+    pub client_timestamp: Timestamp,
+    /// The value that won (`null` if the record was deleted or replaced).
+    pub server_value: Value,
+    /// Its timestamp.
+    pub server_timestamp: Timestamp,
+}
+
+impl Conflict {
+    /// The conflict for a pushed register (`loss.loser`) that lost to the
+    /// server's (`loss.winner`).
+    pub fn from_loss(table: &str, id: &RecordKey, loss: &FieldLoss) -> Self {
+        Conflict {
+            table: table.to_owned(),
+            id: id.clone(),
+            field: loss.field.clone(),
+            client_value: loss.loser.value.clone().unwrap_or(Value::Null),
+            client_timestamp: loss.loser.ts,
+            server_value: loss.winner.value.clone().unwrap_or(Value::Null),
+            server_timestamp: loss.winner.ts,
+        }
+    }
+}
+
+/// Response to a push.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushResponse {
+    /// Changes other clients made since the request's `since`.
+    pub server_changes: Vec<Change>,
+    /// Pushed fields that lost.
+    pub conflicts: Vec<Conflict>,
+    /// The cursor to send as `since` next time.
+    pub synced_until: Cursor,
+}
+
+/// Query of `GET /sync/{appId}/pull`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullQuery {
+    /// The table to pull.
+    pub collection: String,
+    /// Where the previous pull ended (a cursor or an RFC 3339 timestamp).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Largest page wanted; the server may return fewer.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// Response to a pull.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PullResponse {
+    /// Changed records, each once, in the server's order.
+    pub server_changes: Vec<Change>,
+    /// The cursor to send as `since` next time.
+    pub synced_until: Cursor,
+    /// More pages follow: pull again from `synced_until`.
+    pub has_more: bool,
+}
+
+/// A WebSocket message from a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ClientMessage {
+    /// Authenticate the socket (must come first, within 10 s).
+    Auth {
+        /// The bearer token (JWT).
+        token: String,
+    },
+    /// Keepalive.
+    Ping,
+}
+
+/// A WebSocket message from the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage {
+    /// The token was accepted.
+    AuthOk,
+    /// Something went wrong; the server closes the socket after it.
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// Another client of the same user and app pushed changes to `tables`.
+    SyncAvailable {
+        /// The tables that changed.
+        tables: Vec<String>,
+    },
+    /// Answer to a ping.
+    Pong,
+}
+
+/// The body of every non-2xx response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A machine code and a human sentence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Machine-readable code, e.g. `invalid_change`.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn spec_push_example_parses() {
+        let req = PushRequest::parse(&body(json!({
+            "clientId": "tab-abc", "since": "c1",
+            "changes": [
+                { "table": "todos", "id": "t1", "op": "insert",
+                  "data": { "title": "Buy milk", "completed": false } },
+                { "table": "todos", "id": "t1", "op": "update",
+                  "fields": { "title": { "value": "Buy eggs", "updatedAt": "2024-01-01T10:05:30.000000001Z" } } },
+                { "table": "todos", "id": "t2", "op": "delete", "deletedAt": "2024-01-01T10:06:00.000000000Z" }
+            ]})))
+        .unwrap();
+        assert_eq!(req.changes.len(), 3);
+        assert_eq!(req.changes[2].op, Op::Delete);
+        assert_eq!(req.since, Some(Cursor("c1".into())));
+    }
+
+    #[test]
+    fn at_is_a_synonym_of_updated_at_and_unknown_fields_are_ignored() {
+        let change: Change = parse(&body(json!({
+            "table": "todos", "id": 5, "op": "update", "extra": [1],
+            "fields": { "done": { "value": true, "at": "2024-01-01T00:00:00Z", "who": "x" } }
+        })))
+        .unwrap();
+        let write = &change.fields.unwrap()["done"];
+        assert_eq!(
+            write.updated_at,
+            Timestamp::parse("2024-01-01T00:00:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn shape_errors_name_the_path_and_the_expectation() {
+        let cases = [
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "upsert"}]}),
+                "changes[0].op",
+                "unknown variant `upsert`, expected one of `insert`, `update`, `delete`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"id": "1", "op": "delete"}]}),
+                "changes[0]",
+                "missing field `table`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "op": "delete"}]}),
+                "changes[0]",
+                "missing field `id`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "", "op": "delete"}]}),
+                "changes[0].id",
+                "non-empty string",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "update",
+                "fields": {"a": {"value": 1, "updatedAt": 17}}}]}),
+                "changes[0].fields.a.updatedAt",
+                "expected an RFC 3339 timestamp",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "update",
+                "fields": {"a": {"value": 1, "updatedAt": "yesterday"}}}]}),
+                "changes[0].fields.a.updatedAt",
+                "invalid RFC 3339 timestamp",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "", "id": "1", "op": "delete"}]}),
+                "changes[0].table",
+                "empty",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "update"}]}),
+                "changes[0]",
+                "carries no `fields`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "update",
+                "fields": {"a": {"updatedAt": "2024-01-01T00:00:00Z"}}}]}),
+                "changes[0].fields.a",
+                "missing `value`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "insert",
+                "data": {"__proto__": {}}}]}),
+                "changes[0].data",
+                "__proto__",
+            ),
+            (
+                json!({"clientId": "c", "changes": "nope"}),
+                "changes",
+                "expected a sequence",
+            ),
+            (json!({"changes": []}), ".", "missing field `clientId`"),
+        ];
+        for (input, path, needle) in cases {
+            match PushRequest::parse(&body(input.clone())) {
+                Err(Error::Wire { path: p, message }) => {
+                    assert_eq!(p, path, "{input}: {message}");
+                    assert!(message.contains(needle), "{input}: {message}");
+                }
+                other => panic!("{input}: expected a wire error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_its_own_error() {
+        for bad in [&b"{\"clientId\": "[..], b"not json", b"{} trailing"] {
+            assert!(matches!(
+                PushRequest::parse(bad),
+                Err(Error::MalformedJson { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn data_takes_receive_time_and_fields_win() {
+        let change: Change = parse(&body(json!({
+            "table": "todos", "id": "t1", "op": "insert",
+            "data": { "title": "plain", "done": false },
+            "fields": { "title": { "value": "stamped", "updatedAt": "2024-01-01T00:00:05Z" } }
+        })))
+        .unwrap();
+        let received = Timestamp::parse("2024-01-01T00:00:09Z").unwrap();
+        let state = change.to_state(received);
+        assert_eq!(state.field("done").unwrap().ts, received);
+        assert_eq!(state.field("title").unwrap().value, Some(json!("stamped")));
+        // The insert happened at its earliest field stamp.
+        assert_eq!(state.lifecycle().unwrap().ts.ms() % 60_000, 5_000);
+    }
+
+    #[test]
+    fn change_state_round_trip() {
+        let ts = |s| Timestamp::parse(s).unwrap();
+        let key = RecordKey::new(json!("t1")).unwrap();
+        let mut state = RecordState::put(
+            json!({"title": "a", "n": 1}).as_object().unwrap().clone(),
+            ts("2024-01-01T00:00:01Z"),
+        );
+        state.merge(&RecordState::update(
+            [("n", None::<Value>)],
+            ts("2024-01-01T00:00:02Z"),
+        ));
+        let change = Change::from_state("todos", &key, &state).unwrap();
+        assert_eq!(change.op, Op::Insert);
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            json["fields"]["n"],
+            json!({"value": null, "updatedAt": "2024-01-01T00:00:02.000000000Z", "removed": true})
+        );
+        let back: Change = serde_json::from_value(json).unwrap();
+        assert_eq!(back.to_state(Timestamp::ZERO), state);
+
+        let deleted = RecordState::delete(ts("2024-01-01T00:00:03Z"));
+        let change = Change::from_state("todos", &key, &deleted).unwrap();
+        assert_eq!(change.op, Op::Delete);
+        assert!(change.fields.is_none());
+        assert_eq!(change.to_state(Timestamp::ZERO), deleted);
+    }
+
+    #[test]
+    fn websocket_messages_match_the_spec() {
+        let auth: ClientMessage = parse(br#"{"type":"auth","token":"jwt"}"#).unwrap();
+        assert_eq!(
+            auth,
+            ClientMessage::Auth {
+                token: "jwt".into()
+            }
+        );
+        assert_eq!(
+            parse::<ClientMessage>(br#"{"type":"ping"}"#).unwrap(),
+            ClientMessage::Ping
+        );
+        assert!(parse::<ClientMessage>(br#"{"type":"shout"}"#).is_err());
+        let out = |m: &ServerMessage| serde_json::to_value(m).unwrap();
+        assert_eq!(out(&ServerMessage::AuthOk), json!({"type": "auth-ok"}));
+        assert_eq!(out(&ServerMessage::Pong), json!({"type": "pong"}));
+        assert_eq!(
+            out(&ServerMessage::SyncAvailable {
+                tables: vec!["todos".into()]
+            }),
+            json!({"type": "sync-available", "tables": ["todos"]})
+        );
+        assert_eq!(
+            out(&ServerMessage::Error {
+                message: "bad token".into()
+            }),
+            json!({"type": "error", "message": "bad token"})
+        );
+    }
+
+    #[test]
+    fn responses_and_errors_use_spec_names() {
+        let resp = PullResponse {
+            server_changes: vec![],
+            synced_until: Cursor("42".into()),
+            has_more: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&resp).unwrap(),
+            json!({"serverChanges": [], "syncedUntil": "42", "hasMore": true})
+        );
+        assert_eq!(
+            serde_json::to_value(ErrorBody::new("unauthorized", "token expired")).unwrap(),
+            json!({"error": {"code": "unauthorized", "message": "token expired"}})
+        );
+        let loss = FieldLoss {
+            field: "title".into(),
+            loser: Register::new(json!("Buy milk"), Timestamp::new(1, 0)),
+            winner: Register::new(json!("Buy eggs"), Timestamp::new(2, 0)),
+        };
+        let c = Conflict::from_loss("todos", &RecordKey::new(json!("t1")).unwrap(), &loss);
+        let v = serde_json::to_value(&c).unwrap();
+        for key in [
+            "table",
+            "id",
+            "field",
+            "clientValue",
+            "clientTimestamp",
+            "serverValue",
+            "serverTimestamp",
+        ] {
+            assert!(v.get(key).is_some(), "{key} missing in {v}");
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! `fieldsync`: offline-first sync for web apps, compiled to wasm.
