@@ -64,18 +64,32 @@ impl Register {
             .then_with(|| compare_values(&self.value, &other.value))
     }
 
-    /// Whether both registers hold the same value (whatever their stamps).
+    /// Whether both registers hold the same JSON value (`1` and `1.0` are
+    /// the same), whatever their stamps.
     pub fn same_value(&self, other: &Register) -> bool {
-        compare_values(&self.value, &other.value) == Ordering::Equal
+        match (&self.value, &other.value) {
+            (None, None) => true,
+            (Some(a), Some(b)) => canonical::same_value(a, b),
+            _ => false,
+        }
     }
 }
 
+/// A total order on values: by canonical encoding, then — for values that are
+/// equal in JSON but written differently, like `1` and `1.0` — by their
+/// plain encoding, so that replicas also agree on the representation kept.
 fn compare_values(a: &Option<Value>, b: &Option<Value>) -> Ordering {
     match (a, b) {
         (None, None) => Ordering::Equal,
         (None, Some(_)) => Ordering::Less,
         (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => canonical::compare(a, b),
+        (Some(a), Some(b)) => canonical::compare(a, b).then_with(|| {
+            if a == b {
+                Ordering::Equal
+            } else {
+                a.to_string().cmp(&b.to_string())
+            }
+        }),
     }
 }
 
