@@ -44,7 +44,11 @@ fn workload() -> Workload {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let ms = if seed % 2 == 0 { 2_000_000 } else { 500_000 };
+            let ms = if seed.is_multiple_of(2) {
+                2_000_000
+            } else {
+                500_000
+            };
             changes.push((
                 field_name(f),
                 Register::new(

@@ -18,6 +18,27 @@
 use crate::Error;
 use crate::wire::validate_table_name;
 
+/// fieldsync's own object stores, as a Dexie schema fragment. An app that
+/// also opens the database with Dexie spreads these into its `stores({...})`,
+/// because Dexie deletes undeclared stores when it upgrades.
+///
+/// - `_changes`: the local change log, in Dexie.Observable's row format.
+/// - `_fieldsync_state`: per record, the field and lifecycle timestamps.
+/// - `_fieldsync_meta`: client id, clock, cursors (out-of-line keys).
+pub const INTERNAL_STORES: [(&str, &str); 3] = [
+    ("_changes", "++rev"),
+    ("_fieldsync_state", "[table+key]"),
+    ("_fieldsync_meta", ""),
+];
+
+/// [`INTERNAL_STORES`] parsed.
+pub fn internal_tables() -> Vec<TableSchema> {
+    INTERNAL_STORES
+        .iter()
+        .map(|(name, spec)| parse_table(name, spec).expect("fieldsync's own schema is valid"))
+        .collect()
+}
+
 /// An IndexedDB key path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyPath {
@@ -123,6 +144,11 @@ impl DatabaseSchema {
     /// The table named `name`.
     pub fn table(&self, name: &str) -> Option<&TableSchema> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The app's tables followed by fieldsync's own stores: what to create.
+    pub fn all_stores(&self) -> impl Iterator<Item = TableSchema> + '_ {
+        self.tables.iter().cloned().chain(internal_tables())
     }
 }
 
@@ -328,6 +354,19 @@ mod tests {
                 other => panic!("{spec}: expected a schema error, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn internal_stores_parse_and_follow_the_app_tables() {
+        let db = DatabaseSchema::parse(1.0, [("todos", Some("id"))]).unwrap();
+        let names: Vec<_> = db.all_stores().map(|t| t.name).collect();
+        assert_eq!(
+            names,
+            ["todos", "_changes", "_fieldsync_state", "_fieldsync_meta"]
+        );
+        let changes = &internal_tables()[0];
+        assert!(changes.primary_key.auto_increment);
+        assert_eq!(changes.primary_key.key_path, single("rev"));
     }
 
     #[test]

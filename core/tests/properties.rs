@@ -41,7 +41,11 @@ fn value() -> impl Strategy<Value = Value> {
 }
 
 fn field_name() -> impl Strategy<Value = String> {
-    prop_oneof![Just("a".to_owned()), Just("b".to_owned()), Just("c".to_owned())]
+    prop_oneof![
+        Just("a".to_owned()),
+        Just("b".to_owned()),
+        Just("c".to_owned())
+    ]
 }
 
 fn register() -> impl Strategy<Value = Register> {
@@ -52,7 +56,10 @@ fn register() -> impl Strategy<Value = Register> {
 /// A write as an app makes it: a put, a field update or a delete.
 fn write() -> impl Strategy<Value = RecordState> {
     prop_oneof![
-        (proptest::collection::btree_map(field_name(), value(), 0..3), timestamp())
+        (
+            proptest::collection::btree_map(field_name(), value(), 0..3),
+            timestamp()
+        )
             .prop_map(|(fields, ts)| RecordState::put(fields.into_iter().collect(), ts)),
         (
             proptest::collection::btree_map(
