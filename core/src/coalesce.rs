@@ -117,6 +117,10 @@ pub struct ChangeRow {
     /// The record before an update or delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_obj: Option<Map<String, Value>>,
+    /// fieldsync's extension: the hybrid-logical-clock stamp of the write.
+    /// Rows written by Dexie.Observable lack it until fieldsync stamps them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<Timestamp>,
 }
 
 impl ChangeRow {
@@ -216,6 +220,7 @@ impl ChangeRow {
             obj,
             mods,
             old_obj: None,
+            stamp: None,
         }
     }
 }

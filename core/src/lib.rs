@@ -7,6 +7,8 @@
 //!   the [`Clock`], with its bound against far-future device clocks.
 //! - [`record`]: the merge rule — field [`Register`]s plus the record's
 //!   [`Lifecycle`], merged last-write-wins into a [`RecordState`].
+//! - [`replica`]: the browser replica's rules — pending writes grouped per
+//!   record, and how a remote change meets the local copy.
 //! - [`canonical`]: canonical JSON, which breaks exact timestamp ties.
 //! - [`key`]: [`RecordKey`], the primary key of a synced record.
 //! - [`wire`]: the JSON messages of the protocol, parsed with errors that
@@ -37,6 +39,7 @@ pub mod error;
 pub mod hlc;
 pub mod key;
 pub mod record;
+pub mod replica;
 pub mod schema;
 pub mod wire;
 
