@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 const KEYS: [&str; 2] = ["k0", "k1"];
 
+/// What an app sees: visible records by key.
+type View = BTreeMap<String, Map<String, Value>>;
+
 #[derive(Clone, Debug)]
 enum Step {
     Put {
