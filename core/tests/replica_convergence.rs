@@ -167,13 +167,7 @@ impl Client {
     }
 }
 
-fn run(
-    steps: &[Step],
-    skews: &[u64],
-) -> (
-    Vec<BTreeMap<String, Map<String, Value>>>,
-    BTreeMap<String, Map<String, Value>>,
-) {
+fn run(steps: &[Step], skews: &[u64]) -> (Vec<View>, View) {
     let mut server = Server {
         records: BTreeMap::new(),
     };
