@@ -1,20 +1,47 @@
-//! Errors of the browser client. Each message carries its cause; IndexedDB
-//! failures keep the DOMException's name (`QuotaExceededError`,
-//! `ConstraintError`, …), which becomes the JS `Error.name`.
+//! Errors of the browser client. Each message says what failed, why, and what
+//! to do; IndexedDB failures keep the DOMException's name
+//! (`QuotaExceededError`, `ConstraintError`, …), which becomes the JS
+//! `Error.name`, so apps can branch on `err.name`.
 
 use wasm_bindgen::JsValue;
+
+use crate::idb::DomError;
 
 /// Errors of `fieldsync`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Bad input caught by the core (schema, timestamps, keys, wire shapes).
+    /// Bad input caught by the core (schema, version, timestamps, keys).
     #[error(transparent)]
     Core(#[from] fieldsync_core::Error),
 
+    /// An argument of the wrong shape (named in the message).
+    #[error("{0}")]
+    InvalidInput(String),
+
+    /// A table the schema does not declare.
+    #[error(
+        "unknown table {table:?}: the schema declares {known}; add it to `schema` and raise `version`"
+    )]
+    UnknownTable {
+        /// The table asked for.
+        table: String,
+        /// The declared tables, listed.
+        known: String,
+    },
+
+    /// The database cannot be opened or upgraded to the declared schema.
+    #[error("cannot open database {db:?}: {message}")]
+    Upgrade {
+        /// The database name.
+        db: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+
     /// The browser has no room left for this write; nothing was written.
     #[error(
-        "{operation}: the browser's storage quota is exhausted, nothing was written ({message}); free space or delete data, then retry"
+        "{operation}: the browser's storage quota is exhausted and nothing was written ({message}); free space or delete data, then retry"
     )]
     QuotaExceeded {
         /// What fieldsync was doing.
@@ -23,8 +50,10 @@ pub enum Error {
         message: String,
     },
 
-    /// A uniqueness constraint (a `&` index or an existing key) was violated.
-    #[error("{operation}: a unique index or primary key already holds this value ({message})")]
+    /// A uniqueness constraint (a `&` index, or `add` of an existing key).
+    #[error(
+        "{operation}: a unique index already holds this value, nothing was written ({message})"
+    )]
     Constraint {
         /// What fieldsync was doing.
         operation: String,
@@ -32,15 +61,29 @@ pub enum Error {
         message: String,
     },
 
-    /// Any other IndexedDB failure, with the DOMException name when known.
-    #[error("{operation} failed: {name}: {message}")]
+    /// Any other IndexedDB failure, with the DOMException name.
+    #[error("{operation} failed, nothing was written: {name}: {message}")]
     IndexedDb {
         /// What fieldsync was doing.
         operation: String,
-        /// The DOMException name, or `Error` when unknown.
+        /// The DOMException name.
         name: String,
         /// The browser's message.
         message: String,
+    },
+
+    /// The client was closed.
+    #[error("the client is closed; open a new one with SyncClient.open()")]
+    Closed,
+
+    /// The sync position changed under a remote apply (another tab synced);
+    /// nothing was applied.
+    #[error(
+        "the sync cursor {key:?} moved while these changes were fetched; nothing was applied, pull again"
+    )]
+    StaleCursor {
+        /// The cursor's name.
+        key: String,
     },
 }
 
@@ -48,68 +91,50 @@ impl Error {
     /// The `name` the JS `Error` carries.
     pub fn js_name(&self) -> &str {
         match self {
-            Error::Core(fieldsync_core::Error::Schema { .. }) => "SchemaError",
-            Error::Core(fieldsync_core::Error::InvalidVersion { .. }) => "SchemaError",
-            Error::Core(_) => "InvalidInputError",
+            Error::Core(fieldsync_core::Error::Schema { .. })
+            | Error::Core(fieldsync_core::Error::InvalidVersion { .. }) => "SchemaError",
+            Error::Core(_) | Error::InvalidInput(_) => "InvalidInputError",
+            Error::UnknownTable { .. } => "UnknownTableError",
+            Error::Upgrade { .. } => "UpgradeError",
             Error::QuotaExceeded { .. } => "QuotaExceededError",
             Error::Constraint { .. } => "ConstraintError",
             Error::IndexedDb { name, .. } => name,
+            Error::Closed => "DatabaseClosedError",
+            Error::StaleCursor { .. } => "StaleCursorError",
         }
     }
 
     /// Classifies a failed IndexedDB operation by its DOMException name.
-    pub fn indexed_db(
-        operation: impl Into<String>,
-        name: &str,
-        message: impl Into<String>,
-    ) -> Self {
-        let (operation, message) = (operation.into(), message.into());
-        match name {
+    pub fn indexed_db(operation: impl Into<String>, err: DomError) -> Self {
+        let operation = operation.into();
+        let DomError { name, message } = err;
+        match name.as_str() {
             "QuotaExceededError" => Error::QuotaExceeded { operation, message },
             "ConstraintError" => Error::Constraint { operation, message },
             _ => Error::IndexedDb {
                 operation,
-                name: if name.is_empty() { "Error" } else { name }.to_owned(),
+                name,
                 message,
             },
         }
     }
-
-    /// Classifies a rexie error. rexie keeps the browser's exception only in
-    /// its message (`"…: ConstraintError: Key already exists…"`), so the
-    /// DOMException name is read from there.
-    pub fn from_rexie(operation: impl Into<String>, err: &rexie::Error) -> Self {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            message = format!("{message}: {cause}");
-            source = cause.source();
-        }
-        let name = DOM_EXCEPTION_NAMES
-            .iter()
-            .find(|n| message.contains(*n))
-            .copied()
-            .unwrap_or("");
-        Error::indexed_db(operation, name, message)
-    }
 }
-
-const DOM_EXCEPTION_NAMES: [&str; 9] = [
-    "QuotaExceededError",
-    "ConstraintError",
-    "VersionError",
-    "InvalidStateError",
-    "TransactionInactiveError",
-    "DataError",
-    "NotFoundError",
-    "AbortError",
-    "UnknownError",
-];
 
 impl From<Error> for JsValue {
     fn from(err: Error) -> JsValue {
         let js = js_sys::Error::new(&err.to_string());
         js.set_name(err.js_name());
         js.into()
+    }
+}
+
+/// Attaches the operation to an IndexedDB result.
+pub(crate) trait Context<T> {
+    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for Result<T, DomError> {
+    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error> {
+        self.map_err(|e| Error::indexed_db(operation(), e))
     }
 }

@@ -3,17 +3,27 @@
 //! the merge engine is [`fieldsync_core`], shared with the server.
 //!
 //! # Layout
-//! - [`storage`]: opening IndexedDB from a Dexie schema (app stores named as
-//!   Dexie names them, plus fieldsync's own `_`-stores).
+//! - [`client`]: `SyncClient`, the JS API (thin: converts and delegates).
+//! - [`storage`]: the storage engine — Dexie-compatible stores, the
+//!   `_changes` log written in the same transaction as each write, remote
+//!   applies, pending changes, change notification.
+//! - [`idb`]: a thin async layer over IndexedDB (web-sys).
+//! - [`events`]: `on(event, callback)` listeners.
+//! - [`js`]: JS ⇄ JSON conversion (rejecting what cannot sync) and key paths.
 //! - [`error`]: the crate's one [`Error`] type; at the JS boundary each error
 //!   becomes a real `Error` whose `name` says the kind of failure.
 //!
-//! This crate stays thin: decisions (clock, merge, schema rules, wire shapes)
+//! Decisions (clock, merge, schema rules, wire shapes, the replica's rules)
 //! are made in `fieldsync-core`, which runs and is tested natively.
 
+pub mod client;
 pub mod error;
+pub mod events;
+pub mod idb;
+pub mod js;
 pub mod storage;
 
+pub use client::SyncClient;
 pub use error::Error;
 pub use fieldsync_core as core;
 

@@ -10,5 +10,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 #[path = "web/foundation.rs"]
 mod foundation;
+#[path = "web/storage.rs"]
+mod storage;
 #[path = "web/support.rs"]
 mod support;

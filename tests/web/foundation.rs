@@ -1,15 +1,12 @@
 //! The core running in wasm, and a real IndexedDB database opened from a
-//! Dexie schema.
+//! Dexie schema exactly as Dexie lays it out.
 
-use fieldsync::core::schema::DatabaseSchema;
 use fieldsync::core::{Clock, PushRequest, RecordState, Timestamp};
-use fieldsync::storage::open_database;
-use rexie::TransactionMode;
+use fieldsync::idb;
 use serde_json::json;
-use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
-use crate::support::{to_js, unique_db_name};
+use crate::support::{drop_db, open_with, unique_db_name};
 
 #[wasm_bindgen_test]
 fn core_merges_the_seed_example_in_wasm() {
@@ -34,93 +31,71 @@ fn core_merges_the_seed_example_in_wasm() {
 }
 
 #[wasm_bindgen_test]
-async fn opens_indexeddb_from_a_dexie_schema_and_writes_atomically() {
-    let name = unique_db_name("foundation");
-    let schema = DatabaseSchema::parse(
+async fn stores_and_indexes_are_laid_out_as_dexie_does() {
+    let name = unique_db_name("layout");
+    let client = open_with(
+        &name,
         1.5,
-        [(
-            "todos",
-            Some("++id, &email, *tags, [owner+done], address.city"),
-        )],
+        json!({"people": "id, &email, *tags, [owner+done], address.city", "blobs": "", "log": "++"}),
+        json!({"tables": ["people", "blobs"]}),
     )
+    .await
     .unwrap();
-    let db = open_database(&name, &schema).await.unwrap();
 
-    assert_eq!(
-        db.version().unwrap(),
-        15,
-        "IndexedDB version is Dexie's x10"
-    );
-    let mut stores = db.store_names();
+    let conn = idb::open(&name, None, |_| Ok(()), || {}).await.unwrap();
+    assert_eq!(conn.version(), 15.0, "IndexedDB version is Dexie's x10");
+    let names = conn.object_store_names();
+    let mut stores: Vec<String> = (0..names.length()).filter_map(|i| names.get(i)).collect();
     stores.sort();
     assert_eq!(
         stores,
-        ["_changes", "_fieldsync_meta", "_fieldsync_state", "todos"]
+        [
+            "_changes",
+            "_fieldsync_meta",
+            "_fieldsync_state",
+            "blobs",
+            "log",
+            "people"
+        ]
     );
-
-    let tx = db
-        .transaction(&["todos", "_changes"], TransactionMode::ReadWrite)
+    let tx = conn
+        .transaction_with_str_sequence(&js_sys::Array::of3(
+            &"people".into(),
+            &"blobs".into(),
+            &"_changes".into(),
+        ))
         .unwrap();
-    let todos = tx.store("todos").unwrap();
-    let mut indexes = todos.index_names();
+    let people = tx.object_store("people").unwrap();
+    assert_eq!(
+        people.key_path().unwrap().as_string().as_deref(),
+        Some("id")
+    );
+    assert!(!people.auto_increment());
+    let index_names = people.index_names();
+    let mut indexes: Vec<String> = (0..index_names.length())
+        .filter_map(|i| index_names.get(i))
+        .collect();
     indexes.sort();
     assert_eq!(indexes, ["[owner+done]", "address.city", "email", "tags"]);
-
-    let record = json!({"email": "a@example.com", "tags": ["x", "y"], "owner": "ann",
-                        "done": 0, "address": {"city": "Oslo"}, "title": "Buy milk"});
-    let key = todos.add(&to_js(&record), None).await.unwrap();
-    let row = json!({"table": "todos", "key": key.as_f64(), "type": 1, "obj": record});
-    tx.store("_changes")
-        .unwrap()
-        .add(&to_js(&row), None)
-        .await
-        .unwrap();
-    tx.done().await.unwrap();
-
-    // Read back through the multi-entry and nested-path indexes.
-    let tx = db
-        .transaction(&["todos", "_changes"], TransactionMode::ReadOnly)
-        .unwrap();
-    let todos = tx.store("todos").unwrap();
-    let by_tag = todos
-        .index("tags")
-        .unwrap()
-        .get_all(
-            Some(rexie::KeyRange::only(&JsValue::from_str("y")).unwrap()),
-            None,
-        )
-        .await
-        .unwrap();
-    assert_eq!(by_tag.len(), 1);
-    let by_city = todos
-        .index("address.city")
-        .unwrap()
-        .get_all(
-            Some(rexie::KeyRange::only(&JsValue::from_str("Oslo")).unwrap()),
-            None,
-        )
-        .await
-        .unwrap();
-    let back: serde_json::Value = serde_wasm_bindgen::from_value(by_city[0].clone()).unwrap();
-    assert_eq!(back["title"], "Buy milk");
-    assert_eq!(tx.store("_changes").unwrap().count(None).await.unwrap(), 1);
-    tx.done().await.unwrap();
-
-    // A unique index violation surfaces as a typed error, not a panic.
-    let tx = db
-        .transaction(&["todos"], TransactionMode::ReadWrite)
-        .unwrap();
-    let duplicate = to_js(&json!({"email": "a@example.com"}));
-    let err = tx
-        .store("todos")
-        .unwrap()
-        .add(&duplicate, None)
-        .await
-        .unwrap_err();
-    let err = fieldsync::Error::from_rexie("adding a todo", &err);
-    assert_eq!(err.js_name(), "ConstraintError", "{err}");
+    let email = people.index("email").unwrap();
+    assert!(email.unique() && !email.multi_entry());
+    assert!(people.index("tags").unwrap().multi_entry());
+    let compound = people.index("[owner+done]").unwrap().key_path().unwrap();
+    assert!(js_sys::Array::is_array(&compound));
+    assert!(
+        tx.object_store("blobs")
+            .unwrap()
+            .key_path()
+            .unwrap()
+            .is_null()
+    );
+    let changes = tx.object_store("_changes").unwrap();
+    assert!(changes.auto_increment());
+    assert_eq!(
+        changes.key_path().unwrap().as_string().as_deref(),
+        Some("rev")
+    );
     drop(tx);
-
-    db.close();
-    rexie::Rexie::delete(&name).await.unwrap();
+    conn.close();
+    drop_db(client).await;
 }

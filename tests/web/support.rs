@@ -1,5 +1,10 @@
 //! Helpers shared by the browser tests.
 
+use fieldsync::SyncClient;
+use fieldsync::idb;
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+
 /// A database name no other test (or earlier run) uses.
 pub(crate) fn unique_db_name(test: &str) -> String {
     format!(
@@ -9,10 +14,63 @@ pub(crate) fn unique_db_name(test: &str) -> String {
     )
 }
 
-/// A JSON value as plain JS objects (not `Map`s), as IndexedDB key paths need.
-pub(crate) fn to_js(value: &serde_json::Value) -> wasm_bindgen::JsValue {
-    use serde::Serialize;
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .expect("JSON values always convert")
+/// A JSON value as plain JS objects (not `Map`s).
+pub(crate) fn to_js(value: &Value) -> JsValue {
+    fieldsync::js::to_js(value)
+}
+
+/// A JS value read back as JSON.
+pub(crate) fn from_js(value: &JsValue) -> Value {
+    fieldsync::js::to_json(value, "").expect("test values are JSON")
+}
+
+/// Opens a client on `db` with `schema` at `version`.
+pub(crate) async fn open(db: &str, version: f64, schema: Value) -> Result<SyncClient, JsValue> {
+    open_with(db, version, schema, serde_json::json!({})).await
+}
+
+/// Opens a client with extra options.
+pub(crate) async fn open_with(
+    db: &str,
+    version: f64,
+    schema: Value,
+    extra: Value,
+) -> Result<SyncClient, JsValue> {
+    let mut options = serde_json::json!({"dbName": db, "version": version, "schema": schema});
+    for (k, v) in extra.as_object().unwrap() {
+        options[k] = v.clone();
+    }
+    SyncClient::open(to_js(&options)).await
+}
+
+/// The `name` of a JS error.
+pub(crate) fn error_name(err: &JsValue) -> String {
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.name()))
+        .unwrap_or_else(|| format!("not an Error: {err:?}"))
+}
+
+/// The message of a JS error.
+pub(crate) fn error_message(err: &JsValue) -> String {
+    err.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .unwrap_or_default()
+}
+
+/// Every row of `store`, read with a fresh raw connection.
+pub(crate) async fn raw_rows(db: &str, store: &str) -> Vec<Value> {
+    let conn = idb::open(db, None, |_| Ok(()), || {}).await.unwrap();
+    let tx = conn.transaction_with_str(store).unwrap();
+    let req = tx.object_store(store).unwrap().get_all().unwrap();
+    let rows = idb::request(&req).await.unwrap();
+    conn.close();
+    let rows: js_sys::Array = rows.unchecked_into();
+    rows.iter().map(|r| from_js(&r)).collect()
+}
+
+/// Deletes a test database.
+pub(crate) async fn drop_db(client: SyncClient) {
+    let name = client.db_name();
+    client.close().await;
+    idb::delete_database(&name).await.unwrap();
 }

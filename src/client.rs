@@ -1,0 +1,562 @@
+//! `SyncClient`, the JS API. Thin: converts arguments and delegates to
+//! [`Storage`]; errors become JS `Error`s with a meaningful `name`.
+
+use std::rc::Rc;
+
+use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
+use fieldsync_core::{Change, wire};
+use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::prelude::*;
+
+use crate::error::Error;
+use crate::events::Events;
+use crate::js;
+use crate::storage::{CursorUpdate, Durability, Query, Storage, StorageOptions};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** A Dexie schema: table name → Dexie spec ("++id, &email, *tags, [a+b]"), or null to delete a table. */
+export type Schema = Record<string, string | null>;
+
+/** Options of {@link SyncClient.open}. */
+export interface SyncClientOptions {
+  /** The IndexedDB database name (the one you give `new Dexie(name)`). */
+  dbName: string;
+  /** The tables, in Dexie's schema syntax. */
+  schema: Schema;
+  /** The Dexie version of this schema (IndexedDB version = version × 10). */
+  version: number;
+  /** Tables to sync; the others stay on this device. Default: all. */
+  tables?: string[];
+  /** A fixed client id. Default: one generated and kept in the database. */
+  clientId?: string;
+  /** Commit durability. Default: the browser's ("default"). */
+  durability?: "default" | "relaxed" | "strict";
+  /** The sync server (sync is not started by `open`). */
+  serverUrl?: string;
+  /** The app id on the sync server. */
+  appId?: string;
+  /** A bearer token for the sync server. */
+  token?: string;
+  /** Returns a fresh bearer token. */
+  getToken?: () => Promise<string>;
+  /** Period of background sync, in milliseconds. */
+  syncIntervalMs?: number;
+  /** Keep a WebSocket open for live updates. */
+  live?: boolean;
+  /** Called when opening waits for other tabs to close an older version. */
+  onBlocked?: (event: BlockedEvent) => void;
+}
+
+/** A JSON value, as synced records hold. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A record of a table. */
+export type Row = { [field: string]: Json };
+/** A primary key: a string, a number, or an array of them (compound keys). */
+export type Key = string | number | Array<string | number>;
+
+/** One field's write: its value and hybrid-logical-clock timestamp. */
+export interface FieldWrite { value: Json; updatedAt: string; removed?: boolean }
+/** One record's change, as the sync protocol carries it. */
+export interface Change {
+  table: string;
+  id: Key;
+  op: "insert" | "update" | "delete";
+  fields?: Record<string, FieldWrite>;
+  data?: Row;
+  insertedAt?: string;
+  deletedAt?: string;
+}
+/** A local value that lost to a newer remote one. */
+export interface Conflict {
+  table: string; id: Key; field: string;
+  clientValue: Json; clientTimestamp: string;
+  serverValue: Json; serverTimestamp: string;
+}
+/** What {@link SyncClient.applyRemoteChanges} did. */
+export interface ApplyResult { applied: number; skipped: number; conflicts: Conflict[] }
+/** Pending local writes, coalesced per record. */
+export interface PendingBatch { changes: Change[]; revs: number[] }
+/** A query: an index (Dexie's name, e.g. "[a+b]"; default the primary key) and a key range. */
+export interface Query {
+  index?: string;
+  equals?: Key;
+  above?: Key; aboveOrEqual?: Key;
+  below?: Key; belowOrEqual?: Key;
+  limit?: number;
+}
+/** Payload of the "change" event. "external": another tab, or Dexie, wrote. */
+export interface ChangeEvent { tables: string[]; source: "local" | "remote" | "external" }
+/** Payload of the "blocked" event: other tabs hold an older version open. */
+export interface BlockedEvent { dbName: string }
+/** The events of {@link SyncClient.on}. */
+export type SyncEventName = "change" | "status" | "conflict" | "error" | "progress" | "blocked";
+"#;
+
+/// An offline-first client: app data in IndexedDB (Dexie-compatible), every
+/// local write logged for sync in the same transaction.
+///
+/// @example
+/// ```ts
+/// const client = await SyncClient.open({
+///   dbName: "todos-app", version: 1,
+///   schema: { todos: "id, done, [owner+done]" },
+/// });
+/// await client.put("todos", { id: crypto.randomUUID(), title: "Buy milk", done: 0 });
+/// const open = await client.query("todos", { index: "done", equals: 0 });
+/// ```
+#[wasm_bindgen]
+pub struct SyncClient {
+    storage: Rc<Storage>,
+    events: Rc<Events>,
+}
+
+fn field(options: &JsValue, name: &str) -> JsValue {
+    Reflect::get(options, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn invalid(message: String) -> JsValue {
+    Error::InvalidInput(message).into()
+}
+
+fn parse_options(options: &JsValue) -> Result<StorageOptions, JsValue> {
+    if !options.is_object() {
+        return Err(invalid(
+            "SyncClient.open() needs an options object: { dbName, schema, version }".into(),
+        ));
+    }
+    let db_name = field(options, "dbName")
+        .as_string()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| invalid("SyncClient.open(): `dbName` must be a non-empty string".into()))?;
+    let version = field(options, "version").as_f64().ok_or_else(|| {
+        invalid("SyncClient.open(): `version` must be a number (the Dexie version, e.g. 1)".into())
+    })?;
+    let schema_js = field(options, "schema");
+    if !schema_js.is_object() {
+        return Err(invalid(
+            "SyncClient.open(): `schema` must be an object such as { todos: \"id, done\" }".into(),
+        ));
+    }
+    let mut tables: Vec<(String, Option<String>)> = Vec::new();
+    for entry in Object::entries(schema_js.unchecked_ref()).iter() {
+        let entry: Array = entry.unchecked_into();
+        let name = entry.get(0).as_string().unwrap_or_default();
+        let spec = entry.get(1);
+        let spec = if spec.is_null() {
+            None
+        } else {
+            Some(spec.as_string().ok_or_else(|| {
+                invalid(format!(
+                    "SyncClient.open(): schema.{name} must be a Dexie spec string such as \"id, done\", or null"
+                ))
+            })?)
+        };
+        tables.push((name, spec));
+    }
+    let schema = DatabaseSchema::parse(
+        version,
+        tables.iter().map(|(n, s)| (n.as_str(), s.as_deref())),
+    )
+    .map_err(Error::from)?;
+    let synced_tables = match field(options, "tables") {
+        v if v.is_undefined() || v.is_null() => None,
+        v if Array::is_array(&v) => Some(
+            Array::from(&v)
+                .iter()
+                .map(|t| t.as_string())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    invalid("SyncClient.open(): `tables` must be an array of table names".into())
+                })?,
+        ),
+        _ => {
+            return Err(invalid(
+                "SyncClient.open(): `tables` must be an array of table names".into(),
+            ));
+        }
+    };
+    let durability = match field(options, "durability").as_string().as_deref() {
+        None | Some("default") => Durability::Default,
+        Some("relaxed") => Durability::Relaxed,
+        Some("strict") => Durability::Strict,
+        Some(other) => {
+            return Err(invalid(format!(
+                "SyncClient.open(): `durability` must be \"default\", \"relaxed\" or \"strict\", got {other:?}"
+            )));
+        }
+    };
+    Ok(StorageOptions {
+        db_name,
+        schema,
+        synced_tables,
+        client_id: field(options, "clientId").as_string(),
+        durability,
+        on_blocked: match field(options, "onBlocked") {
+            v if v.is_undefined() || v.is_null() => None,
+            v => Some(v.dyn_into::<Function>().map_err(|_| {
+                invalid("SyncClient.open(): `onBlocked` must be a function".into())
+            })?),
+        },
+    })
+}
+
+fn parse_query(query: &JsValue) -> Result<Query, JsValue> {
+    if !query.is_object() {
+        return Err(invalid(
+            "query(): expected { index?, equals? | above? / aboveOrEqual? / below? / belowOrEqual?, limit? }"
+                .into(),
+        ));
+    }
+    let present = |name: &str| Some(field(query, name)).filter(|v| !v.is_undefined());
+    let bound = |open: &str, closed: &str| -> Result<Option<(JsValue, bool)>, JsValue> {
+        match (present(open), present(closed)) {
+            (Some(_), Some(_)) => Err(invalid(format!(
+                "query(): give `{open}` or `{closed}`, not both"
+            ))),
+            (Some(v), None) => Ok(Some((v, true))),
+            (None, Some(v)) => Ok(Some((v, false))),
+            (None, None) => Ok(None),
+        }
+    };
+    let limit = match present("limit") {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|n| *n >= 1.0 && n.fract() == 0.0)
+                .ok_or_else(|| invalid("query(): `limit` must be a positive integer".into()))?
+                as u32,
+        ),
+    };
+    Ok(Query {
+        index: present("index").and_then(|v| v.as_string()),
+        equals: present("equals"),
+        lower: bound("above", "aboveOrEqual")?,
+        upper: bound("below", "belowOrEqual")?,
+        limit,
+    })
+}
+
+fn parse_changes(changes: &JsValue) -> Result<Vec<Change>, JsValue> {
+    let value = js::to_json(changes, "changes").map_err(invalid)?;
+    let bytes = serde_json::to_vec(&value).map_err(|e| invalid(e.to_string()))?;
+    let changes: Vec<Change> = wire::parse(&bytes).map_err(Error::from)?;
+    for (i, change) in changes.iter().enumerate() {
+        change
+            .validate(&format!("changes[{i}]"))
+            .map_err(Error::from)?;
+    }
+    Ok(changes)
+}
+
+#[wasm_bindgen]
+impl SyncClient {
+    /// Opens (creating or upgrading) the database and returns a client. With
+    /// no `serverUrl` it is a local-only store.
+    ///
+    /// @example
+    /// ```ts
+    /// const client = await SyncClient.open({ dbName: "app", version: 1, schema: { todos: "id, done" } });
+    /// ```
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "SyncClientOptions")] options: JsValue,
+    ) -> Result<SyncClient, JsValue> {
+        crate::install_panic_hook();
+        let options = parse_options(&options)?;
+        let events = Rc::new(Events::default());
+        let storage = Storage::open(options, events.clone()).await?;
+        Ok(SyncClient { storage, events })
+    }
+
+    /// fieldsync's own stores as a Dexie schema fragment. An app that also
+    /// opens the database with Dexie must spread it into every
+    /// `stores({...})`, because Dexie deletes undeclared stores when it
+    /// upgrades.
+    ///
+    /// @example
+    /// ```ts
+    /// db.version(2).stores({ ...SyncClient.dexieStores(), todos: "id, done" });
+    /// ```
+    #[wasm_bindgen(js_name = dexieStores, unchecked_return_type = "Record<string, string>")]
+    pub fn dexie_stores() -> JsValue {
+        let fragment = Object::new();
+        for (name, spec) in INTERNAL_STORES {
+            let _ = Reflect::set(
+                &fragment,
+                &JsValue::from_str(name),
+                &JsValue::from_str(spec),
+            );
+        }
+        fragment.into()
+    }
+
+    /// This client's id: generated once and kept in the database, unless
+    /// `clientId` was given to `open`.
+    #[wasm_bindgen(getter, js_name = clientId)]
+    pub fn client_id(&self) -> String {
+        self.storage.client_id()
+    }
+
+    /// The database name.
+    #[wasm_bindgen(getter, js_name = dbName)]
+    pub fn db_name(&self) -> String {
+        self.storage.name().to_owned()
+    }
+
+    /// Inserts or replaces a whole record (stamping every field) and logs the
+    /// write, in one transaction. Resolves to the record's key. `key` is only
+    /// for tables whose keys live outside the records.
+    ///
+    /// @example
+    /// ```ts
+    /// await client.put("todos", { id: "t1", title: "Buy milk", done: 0 });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Key")]
+    pub async fn put(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Row")] record: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Key | undefined")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key = Some(key).filter(|k| !k.is_undefined());
+        Ok(self.storage.put(&table, record, key).await?)
+    }
+
+    /// Puts many records in one transaction: all are written, or none.
+    /// Resolves to the number written.
+    ///
+    /// @example
+    /// ```ts
+    /// await client.bulkPut("todos", [{ id: "a", done: 0 }, { id: "b", done: 1 }]);
+    /// ```
+    #[wasm_bindgen(js_name = bulkPut)]
+    pub async fn bulk_put(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Row[]")] records: JsValue,
+    ) -> Result<u32, JsValue> {
+        if !Array::is_array(&records) {
+            return Err(invalid(format!(
+                "bulkPut({table:?}): `records` must be an array"
+            )));
+        }
+        Ok(self
+            .storage
+            .bulk_put(&table, &Array::from(&records))
+            .await?)
+    }
+
+    /// Changes fields of one record: `changes` maps key paths (`"title"`,
+    /// `"address.city"`) to new values; `undefined` removes a property.
+    /// Resolves to 1, or 0 when there is no such record (as Dexie does).
+    ///
+    /// @example
+    /// ```ts
+    /// await client.update("todos", "t1", { done: 1 });
+    /// ```
+    pub async fn update(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, Json | undefined>")] changes: JsValue,
+    ) -> Result<u32, JsValue> {
+        Ok(self.storage.update(&table, key, changes).await?)
+    }
+
+    /// Deletes one record (a no-op when it does not exist).
+    ///
+    /// @example
+    /// ```ts
+    /// await client.delete("todos", "t1");
+    /// ```
+    pub async fn delete(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
+    ) -> Result<(), JsValue> {
+        Ok(self.storage.delete(&table, key).await?)
+    }
+
+    /// One record, or `undefined`.
+    ///
+    /// @example
+    /// ```ts
+    /// const todo = await client.get("todos", "t1");
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Row | undefined")]
+    pub async fn get(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        Ok(self.storage.get(&table, key).await?)
+    }
+
+    /// Every record of a table, in primary-key order.
+    ///
+    /// @example
+    /// ```ts
+    /// const all = await client.getAll("todos");
+    /// ```
+    #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Row[]")]
+    pub async fn get_all(&self, table: String) -> Result<JsValue, JsValue> {
+        Ok(self.storage.get_all(&table).await?)
+    }
+
+    /// Records whose index key equals a value or lies in a range, in index
+    /// order.
+    ///
+    /// @example
+    /// ```ts
+    /// const open = await client.query("todos", { index: "done", equals: 0 });
+    /// const recent = await client.query("todos", { index: "createdAt", aboveOrEqual: since, limit: 50 });
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Row[]")]
+    pub async fn query(
+        &self,
+        table: String,
+        #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let query = parse_query(&query)?;
+        Ok(self.storage.query(&table, &query).await?)
+    }
+
+    /// How many records a table holds.
+    ///
+    /// @example
+    /// ```ts
+    /// const n = await client.count("todos");
+    /// ```
+    pub async fn count(&self, table: String) -> Result<u32, JsValue> {
+        Ok(self.storage.count(&table).await?)
+    }
+
+    /// How many local writes are not yet acknowledged by the server.
+    ///
+    /// @example
+    /// ```ts
+    /// badge.textContent = String(await client.pendingCount());
+    /// ```
+    #[wasm_bindgen(js_name = pendingCount)]
+    pub async fn pending_count(&self) -> Result<u32, JsValue> {
+        Ok(self.storage.pending_count().await?)
+    }
+
+    /// Pending local writes, coalesced to one change per record (at most
+    /// `maxRecords`, default 500), for a custom transport. Acknowledge them
+    /// with {@link SyncClient.acknowledge} once the server stored them.
+    ///
+    /// @example
+    /// ```ts
+    /// const batch = await client.pendingChanges(100);
+    /// await myTransport.send(batch.changes);
+    /// await client.acknowledge(batch);
+    /// ```
+    #[wasm_bindgen(js_name = pendingChanges, unchecked_return_type = "PendingBatch")]
+    pub async fn pending_changes(&self, max_records: Option<u32>) -> Result<JsValue, JsValue> {
+        let batch = self
+            .storage
+            .pending(max_records.unwrap_or(500) as usize)
+            .await?;
+        let revs: Array = batch
+            .revs
+            .iter()
+            .map(|r| JsValue::from_f64(*r as f64))
+            .collect();
+        Ok(js::object(&[("changes", &js::to_js(&batch.changes)), ("revs", &revs)]).into())
+    }
+
+    /// Marks a batch from {@link SyncClient.pendingChanges} as stored by the
+    /// server, atomically. Writes made after the batch was read stay pending.
+    ///
+    /// @example
+    /// ```ts
+    /// await client.acknowledge(batch);
+    /// ```
+    pub async fn acknowledge(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PendingBatch")] batch: JsValue,
+    ) -> Result<(), JsValue> {
+        let revs = field(&batch, "revs");
+        if !Array::is_array(&revs) {
+            return Err(invalid(
+                "acknowledge(): pass the batch pendingChanges() returned".into(),
+            ));
+        }
+        let revs: Vec<u64> = Array::from(&revs)
+            .iter()
+            .filter_map(|r| r.as_f64())
+            .map(|r| r as u64)
+            .collect();
+        Ok(self.storage.acknowledge(&revs).await?)
+    }
+
+    /// Applies changes from a server (or any peer): merged field by field
+    /// with pending local writes (last write wins), in one transaction,
+    /// without logging them as local writes. Resolves to what was applied and
+    /// which local values lost.
+    ///
+    /// @example
+    /// ```ts
+    /// const { conflicts } = await client.applyRemoteChanges(response.serverChanges);
+    /// ```
+    #[wasm_bindgen(js_name = applyRemoteChanges, unchecked_return_type = "ApplyResult")]
+    pub async fn apply_remote_changes(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Change[]")] changes: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let changes = parse_changes(&changes)?;
+        let result = self.storage.apply_remote(&changes, None).await?;
+        Ok(js::object(&[
+            ("applied", &JsValue::from(result.applied as u32)),
+            ("skipped", &JsValue::from(result.skipped as u32)),
+            ("conflicts", &js::to_js(&result.conflicts)),
+        ])
+        .into())
+    }
+
+    /// Subscribes to an event; returns a function that unsubscribes. A
+    /// callback that throws is reported on the console and never breaks
+    /// fieldsync.
+    ///
+    /// @example
+    /// ```ts
+    /// const off = client.on("change", (e: ChangeEvent) => render(e.tables));
+    /// off();
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "() => void")]
+    pub fn on(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncEventName")] event: String,
+        #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] callback: Function,
+    ) -> Result<Function, JsValue> {
+        self.events.on(&event, callback).map_err(invalid)
+    }
+
+    /// Closes the database connection and drops every listener.
+    ///
+    /// @example
+    /// ```ts
+    /// await client.close();
+    /// ```
+    pub async fn close(&self) {
+        self.events.clear();
+        self.storage.close();
+    }
+}
+
+impl SyncClient {
+    /// The storage engine (for the sync layer and tests).
+    pub fn storage(&self) -> &Rc<Storage> {
+        &self.storage
+    }
+
+    /// Applies remote changes with a cursor check (see [`Storage::apply_remote`]).
+    pub async fn apply_with_cursor(
+        &self,
+        changes: &[Change],
+        cursor: CursorUpdate,
+    ) -> Result<crate::storage::ApplyResult, Error> {
+        self.storage.apply_remote(changes, Some(cursor)).await
+    }
+}

@@ -1,0 +1,195 @@
+//! Conversions between JS values and JSON, and key-path access.
+//!
+//! Synced records must be JSON: a `Date`, `Map`, `Blob`, typed array,
+//! `NaN`, `BigInt` or function cannot travel to other devices unchanged, so
+//! [`to_json`] rejects them with the path of the offending property (instead
+//! of the silent `{}` a generic converter makes of a `Date`). Properties
+//! whose value is `undefined` are skipped, as `JSON.stringify` does.
+
+use js_sys::{Array, Object, Reflect};
+use serde::Serialize;
+use serde_json::{Map, Number, Value};
+use wasm_bindgen::{JsCast, JsValue};
+
+use fieldsync_core::schema::KeyPath;
+
+/// Deepest nesting accepted in a record.
+const MAX_DEPTH: usize = 64;
+
+/// Converts a JS value to JSON, or says which property cannot be synced.
+pub fn to_json(value: &JsValue, path: &str) -> Result<Value, String> {
+    convert(value, path, 0)
+}
+
+fn convert(value: &JsValue, path: &str, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("{path}: nested deeper than {MAX_DEPTH} levels"));
+    }
+    if value.is_null() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Value::Bool(b));
+    }
+    if let Some(n) = value.as_f64() {
+        return number(n).ok_or_else(|| {
+            format!("{path}: {n} is not a JSON number (NaN and Infinity cannot be synced)")
+        });
+    }
+    if let Some(s) = value.as_string() {
+        return Ok(Value::String(s));
+    }
+    if Array::is_array(value) {
+        let array: &Array = value.unchecked_ref();
+        let mut out = Vec::with_capacity(array.length() as usize);
+        for (i, item) in array.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            out.push(if item.is_undefined() {
+                Value::Null
+            } else {
+                convert(&item, &item_path, depth + 1)?
+            });
+        }
+        return Ok(Value::Array(out));
+    }
+    if value.is_object() && is_plain_object(value) {
+        let mut out = Map::new();
+        let entries = Object::entries(value.unchecked_ref());
+        for entry in entries.iter() {
+            let entry: Array = entry.unchecked_into();
+            let name = entry.get(0).as_string().unwrap_or_default();
+            let item = entry.get(1);
+            if item.is_undefined() {
+                continue;
+            }
+            let item_path = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            out.insert(name, convert(&item, &item_path, depth + 1)?);
+        }
+        return Ok(Value::Object(out));
+    }
+    Err(format!(
+        "{path}: {} cannot be synced; store JSON values only (a Date as an ISO string or a number of milliseconds)",
+        describe(value)
+    ))
+}
+
+fn number(n: f64) -> Option<Value> {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        Some(Value::Number(Number::from(n as i64)))
+    } else {
+        Number::from_f64(n).map(Value::Number)
+    }
+}
+
+fn is_plain_object(value: &JsValue) -> bool {
+    // Object.prototype is the only prototype whose own prototype is null.
+    let proto = Object::get_prototype_of(value);
+    proto.is_null() || Object::get_prototype_of(&proto).is_null()
+}
+
+fn describe(value: &JsValue) -> String {
+    if value.is_undefined() {
+        return "undefined".into();
+    }
+    if value.is_function() {
+        return "a function".into();
+    }
+    if value.is_bigint() {
+        return "a BigInt".into();
+    }
+    if value.is_symbol() {
+        return "a Symbol".into();
+    }
+    let name = Reflect::get(value, &"constructor".into())
+        .ok()
+        .and_then(|c| Reflect::get(&c, &"name".into()).ok())
+        .and_then(|n| n.as_string())
+        .unwrap_or_else(|| "object".into());
+    format!("a {name}")
+}
+
+/// Converts JSON to plain JS values (objects, not `Map`s).
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Reads a dotted property path (`address.city`) of a JS object.
+pub fn get_path(object: &JsValue, path: &str) -> JsValue {
+    let mut current = object.clone();
+    for part in path.split('.') {
+        if !current.is_object() {
+            return JsValue::UNDEFINED;
+        }
+        current = Reflect::get(&current, &JsValue::from_str(part)).unwrap_or(JsValue::UNDEFINED);
+    }
+    current
+}
+
+/// Sets a dotted property path, creating plain objects on the way;
+/// `undefined` deletes the property, as Dexie's `update()` does.
+pub fn set_path(object: &JsValue, path: &str, value: &JsValue) -> Result<(), String> {
+    let mut current = object.clone();
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let key = JsValue::from_str(part);
+        if parts.peek().is_none() {
+            let outcome = if value.is_undefined() {
+                Reflect::delete_property(current.unchecked_ref::<Object>(), &key).map(|_| ())
+            } else {
+                Reflect::set(&current, &key, value).map(|_| ())
+            };
+            return outcome.map_err(|_| format!("cannot set {path:?}"));
+        }
+        let mut next = Reflect::get(&current, &key).unwrap_or(JsValue::UNDEFINED);
+        if !next.is_object() {
+            next = Object::new().into();
+            Reflect::set(&current, &key, &next).map_err(|_| format!("cannot set {path:?}"))?;
+        }
+        current = next;
+    }
+    Ok(())
+}
+
+/// The primary key of `record` under `key_path`, if it has one.
+pub fn key_of(record: &JsValue, key_path: &KeyPath) -> Option<JsValue> {
+    let present = |v: JsValue| (!v.is_undefined()).then_some(v);
+    match key_path {
+        KeyPath::Single(path) => present(get_path(record, path)),
+        KeyPath::Compound(paths) => {
+            let parts = Array::new();
+            for path in paths {
+                parts.push(&present(get_path(record, path))?);
+            }
+            Some(parts.into())
+        }
+    }
+}
+
+/// Sets `key` on `record` under `key_path` (compound keys part by part).
+pub fn set_key(record: &JsValue, key_path: &KeyPath, key: &JsValue) -> Result<(), String> {
+    match key_path {
+        KeyPath::Single(path) => set_path(record, path, key),
+        KeyPath::Compound(paths) => {
+            let parts: &Array = key.unchecked_ref();
+            for (i, path) in paths.iter().enumerate() {
+                set_path(record, path, &parts.get(i as u32))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Builds a plain object from `(name, value)` pairs.
+pub fn object(entries: &[(&str, &JsValue)]) -> Object {
+    let out = Object::new();
+    for (name, value) in entries {
+        let _ = Reflect::set(&out, &JsValue::from_str(name), value);
+    }
+    out
+}
