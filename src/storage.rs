@@ -51,6 +51,10 @@ use crate::js;
 
 const CHANGES: &str = "_changes";
 const META: &str = "_fieldsync_meta";
+/// Dexie.Observable's node registry; present when an app uses the addon.
+const SYNC_NODES: &str = "_syncNodes";
+/// fieldsync's node in `_syncNodes`.
+const NODE_URL: &str = "fieldsync";
 /// Dexie's cross-tab mutation channel (the `-1` is its format version).
 const STORAGE_MUTATED: &str = "x-storagemutated-1";
 
@@ -255,6 +259,15 @@ impl Storage {
             return Err(Error::Closed);
         }
         *self.conn.borrow_mut() = Some(conn);
+        if has_store(&db, SYNC_NODES) {
+            let op = || "registering with dexie-observable".to_owned();
+            let tx = self
+                .transaction(&db, &[CHANGES, SYNC_NODES], IdbTransactionMode::Readwrite)
+                .during(op)?;
+            let done = idb::done(&tx);
+            self.hold_observable_rows(&tx).await?;
+            done.await.during(op)?;
+        }
         Ok(db)
     }
 
@@ -829,9 +842,14 @@ impl Storage {
 
     /// Removes acknowledged `_changes` rows, atomically.
     pub async fn acknowledge(&self, revs: &[u64]) -> Result<(), Error> {
-        let tx = self
-            .begin(&[CHANGES, META], IdbTransactionMode::Readwrite)
-            .await?;
+        let db = self.connect().await?;
+        let observable = has_store(&db, SYNC_NODES);
+        let stores: &[&str] = if observable {
+            &[CHANGES, META, SYNC_NODES]
+        } else {
+            &[CHANGES, META]
+        };
+        let tx = self.begin(stores, IdbTransactionMode::Readwrite).await?;
         let op = || format!("acknowledging {} changes", revs.len());
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(CHANGES)).during(op)?;
@@ -842,7 +860,59 @@ impl Storage {
         let clock = self.clock_last().to_string();
         let meta = idb::sync(tx.object_store(META)).during(op)?;
         idb::sync(meta.put_with_key(&JsValue::from_str(&clock), &"clock".into())).during(op)?;
+        if observable {
+            self.hold_observable_rows(&tx).await?;
+        }
         done.await.during(op)
+    }
+
+    /// Keeps fieldsync's node in Dexie.Observable's `_syncNodes`, so that the
+    /// addon's clean-up (which deletes `_changes` rows below every node's
+    /// `myRevision`) never deletes a row fieldsync has not pushed. The node
+    /// is of type `remote`, which the addon never garbage-collects.
+    async fn hold_observable_rows(&self, tx: &IdbTransaction) -> Result<(), Error> {
+        let op = || "registering with dexie-observable".to_owned();
+        let changes = idb::sync(tx.object_store(CHANGES)).during(op)?;
+        let rows: Array = idb::request(&idb::sync(changes.get_all()).during(op)?)
+            .await
+            .during(op)?
+            .unchecked_into();
+        let mut lowest_needed: Option<f64> = None;
+        let mut highest = 0.0f64;
+        for row in rows.iter() {
+            let rev = js::get_path(&row, "rev").as_f64().unwrap_or(0.0);
+            highest = highest.max(rev);
+            let table = js::get_path(&row, "table").as_string().unwrap_or_default();
+            if self.is_synced(&table) {
+                lowest_needed = Some(lowest_needed.map_or(rev, |l| l.min(rev)));
+            }
+        }
+        let my_revision = lowest_needed.unwrap_or(highest + 1.0);
+        let nodes = idb::sync(tx.object_store(SYNC_NODES)).during(op)?;
+        let all: Array = idb::request(&idb::sync(nodes.get_all()).during(op)?)
+            .await
+            .during(op)?
+            .unchecked_into();
+        let node = all
+            .iter()
+            .find(|n| js::get_path(n, "url").as_string().as_deref() == Some(NODE_URL))
+            .unwrap_or_else(|| {
+                js::object(&[
+                    ("type", &JsValue::from_str("remote")),
+                    ("url", &JsValue::from_str(NODE_URL)),
+                    ("isMaster", &JsValue::from(0)),
+                    ("deleteTimeStamp", &JsValue::NULL),
+                ])
+                .into()
+            });
+        let _ = Reflect::set(&node, &"myRevision".into(), &JsValue::from_f64(my_revision));
+        let _ = Reflect::set(
+            &node,
+            &"lastHeartBeat".into(),
+            &JsValue::from_f64(js_sys::Date::now()),
+        );
+        idb::sync(nodes.put(&node)).during(op)?;
+        Ok(())
     }
 
     /// How many local writes to synced tables await the server.
@@ -998,6 +1068,10 @@ impl Query {
             (None, None, None) => None,
         })
     }
+}
+
+fn has_store(db: &IdbDatabase, name: &str) -> bool {
+    db.object_store_names().contains(name)
 }
 
 fn unknown_table(schema: &DatabaseSchema, name: &str) -> Error {
