@@ -89,9 +89,26 @@ export interface Query {
 export interface ChangeEvent { tables: string[]; source: "local" | "remote" | "external" }
 /** Payload of the "blocked" event: other tabs hold an older version open. */
 export interface BlockedEvent { dbName: string }
+/** Payload of the "conflict" event: local values that lost. */
+export interface ConflictEvent { conflicts: Conflict[] }
+/** Payload of the "status" event. */
+export interface StatusEvent { status: "offline" | "idle" | "syncing" | "error" }
+/** Payload of the "error" event. */
+export interface ErrorEvent { error: Error }
+/** Payload of the "progress" event during long pulls. */
+export interface ProgressEvent { table: string; applied: number }
 /** The events of {@link SyncClient.on}. */
 export type SyncEventName = "change" | "status" | "conflict" | "error" | "progress" | "blocked";
+/** Any event payload (see each event's payload type). */
+export type SyncEvent = ChangeEvent | StatusEvent | ConflictEvent | ErrorEvent | ProgressEvent | BlockedEvent;
 "#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A primary key argument (typed `Key` in TypeScript).
+    #[wasm_bindgen(typescript_type = "Key")]
+    pub type KeyArg;
+}
 
 /// An offline-first client: app data in IndexedDB (Dexie-compatible), every
 /// local write logged for sync in the same transaction.
@@ -238,9 +255,13 @@ fn parse_query(query: &JsValue) -> Result<Query, JsValue> {
 }
 
 fn parse_changes(changes: &JsValue) -> Result<Vec<Change>, JsValue> {
-    let value = js::to_json(changes, "changes").map_err(invalid)?;
-    let bytes = serde_json::to_vec(&value).map_err(|e| invalid(e.to_string()))?;
-    let changes: Vec<Change> = wire::parse(&bytes).map_err(Error::from)?;
+    if !Array::is_array(changes) {
+        return Err(invalid(
+            "applyRemoteChanges(): `changes` must be an array of changes".into(),
+        ));
+    }
+    let text = js::stringify(changes).map_err(invalid)?;
+    let changes: Vec<Change> = wire::parse(text.as_bytes()).map_err(Error::from)?;
     for (i, change) in changes.iter().enumerate() {
         change
             .validate(&format!("changes[{i}]"))
@@ -316,9 +337,11 @@ impl SyncClient {
         &self,
         table: String,
         #[wasm_bindgen(unchecked_param_type = "Row")] record: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Key | undefined")] key: JsValue,
+        key: Option<KeyArg>,
     ) -> Result<JsValue, JsValue> {
-        let key = Some(key).filter(|k| !k.is_undefined());
+        let key = key
+            .map(JsValue::from)
+            .filter(|k| !k.is_undefined() && !k.is_null());
         Ok(self.storage.put(&table, record, key).await?)
     }
 
@@ -521,14 +544,14 @@ impl SyncClient {
     ///
     /// @example
     /// ```ts
-    /// const off = client.on("change", (e: ChangeEvent) => render(e.tables));
+    /// const off = client.on("change", (e) => render((e as ChangeEvent).tables));
     /// off();
     /// ```
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
         #[wasm_bindgen(unchecked_param_type = "SyncEventName")] event: String,
-        #[wasm_bindgen(unchecked_param_type = "(payload: any) => void")] callback: Function,
+        #[wasm_bindgen(unchecked_param_type = "(payload: SyncEvent) => void")] callback: Function,
     ) -> Result<Function, JsValue> {
         self.events.on(&event, callback).map_err(invalid)
     }

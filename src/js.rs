@@ -13,6 +13,51 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use fieldsync_core::schema::KeyPath;
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/fast.js")]
+extern "C" {
+    /// Why a value cannot be synced (`"path: reason"`), or `null`.
+    #[wasm_bindgen(js_name = firstNonJson)]
+    fn first_non_json(value: &JsValue, path: &str) -> Option<String>;
+
+    /// A Dexie.Observable-format `_changes` row.
+    #[wasm_bindgen(js_name = changeRow)]
+    pub fn change_row(
+        table: &str,
+        key: &JsValue,
+        kind: u8,
+        stamp: &str,
+        obj: &JsValue,
+        mods: &JsValue,
+        old_obj: &JsValue,
+    ) -> JsValue;
+}
+
+/// Checks that a JS value is JSON (what [`to_json`] checks, without
+/// converting it), naming the offending property below `path`.
+pub fn check_json(value: &JsValue, path: &str) -> Result<(), String> {
+    match first_non_json(value, path) {
+        None => Ok(()),
+        Some(problem) => Err(problem),
+    }
+}
+
+/// Parses a JSON-compatible JS value through one native `JSON.stringify`:
+/// far fewer boundary crossings than walking it property by property.
+pub fn stringify(value: &JsValue) -> Result<String, String> {
+    js_sys::JSON::stringify(value)
+        .map(String::from)
+        .map_err(|e| format!("cannot serialize: {e:?}"))
+}
+
+/// Many JSON values to JS at once, through one native `JSON.parse`.
+pub fn parse_many<T: Serialize>(values: &[T]) -> Array {
+    serde_json::to_string(values)
+        .ok()
+        .and_then(|text| js_sys::JSON::parse(&text).ok())
+        .map(JsCast::unchecked_into)
+        .unwrap_or_default()
+}
+
 /// Deepest nesting accepted in a record.
 const MAX_DEPTH: usize = 64;
 

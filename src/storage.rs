@@ -524,7 +524,7 @@ impl Storage {
             self.check_key(table, &key)?;
             for (path, value) in &entries {
                 if !value.is_undefined() {
-                    js::to_json(value, path)
+                    js::check_json(value, path)
                         .map_err(|m| Error::InvalidInput(format!("update of {table:?}: {m}")))?;
                 }
             }
@@ -558,13 +558,13 @@ impl Storage {
                 };
                 let _ = Reflect::set(&mods, &JsValue::from_str(path), &logged);
             }
-            let row = change_row(
-                table,
-                &key,
-                2,
-                stamp,
-                &[("obj", &new), ("mods", &mods), ("oldObj", &old)],
-            );
+            let mods: JsValue = mods.into();
+            let parts = RowParts {
+                obj: Some(&new),
+                mods: Some(&mods),
+                old_obj: Some(&old),
+            };
+            let row = change_row(table, &key, 2, stamp, parts);
             idb::sync(idb::sync(tx.object_store(CHANGES)).during(op)?.add(&row)).during(op)?;
         }
         done.await.during(op)?;
@@ -592,7 +592,11 @@ impl Storage {
                 done.await.during(op)?;
                 return Ok(());
             }
-            let row = change_row(table, &key, 3, self.stamp(), &[("oldObj", &old)]);
+            let parts = RowParts {
+                old_obj: Some(&old),
+                ..RowParts::default()
+            };
+            let row = change_row(table, &key, 3, self.stamp(), parts);
             idb::sync(idb::sync(tx.object_store(CHANGES)).during(op)?.add(&row)).during(op)?;
         }
         idb::sync(store.delete(&key)).during(op)?;
@@ -717,6 +721,7 @@ impl Storage {
             .collect();
 
         let mut newest = Timestamp::ZERO;
+        let mut writes: Vec<RemoteWrite> = Vec::with_capacity(changes.len());
         for change in changes.iter().filter(|c| self.is_synced(&c.table)) {
             let schema = self.table(&change.table)?;
             let store = idb::sync(tx.object_store(&change.table)).during(op)?;
@@ -739,20 +744,6 @@ impl Storage {
                 None
             };
             let outcome = apply_remote(local.as_ref(), local_pending, &incoming);
-            match &outcome.record {
-                Some(record) => {
-                    let object = js::to_js(record);
-                    if let Some(path) = &schema.primary_key.key_path {
-                        js::set_key(&object, path, &key_js).map_err(Error::InvalidInput)?;
-                        idb::sync(store.put(&object)).during(op)?;
-                    } else {
-                        idb::sync(store.put_with_key(&object, &key_js)).during(op)?;
-                    }
-                }
-                None => {
-                    idb::sync(store.delete(&key_js)).during(op)?;
-                }
-            }
             result.conflicts.extend(
                 outcome
                     .lost
@@ -760,6 +751,43 @@ impl Storage {
                     .map(|loss| Conflict::from_loss(&change.table, &change.id, loss)),
             );
             result.applied += 1;
+            let key_in_record = match (&schema.primary_key.key_path, &outcome.record) {
+                (Some(KeyPath::Single(path)), Some(record)) => {
+                    record.get(path.as_str()) == Some(change.id.as_value())
+                }
+                _ => false,
+            };
+            writes.push(RemoteWrite {
+                store,
+                key_path: schema.primary_key.key_path.clone(),
+                key: key_js,
+                key_in_record,
+                record: outcome.record,
+            });
+        }
+        // All records cross into JS through one JSON.parse.
+        let records: Vec<&serde_json::Map<String, serde_json::Value>> =
+            writes.iter().filter_map(|w| w.record.as_ref()).collect();
+        let objects = js::parse_many(&records);
+        let mut next = 0;
+        for write in &writes {
+            if write.record.is_none() {
+                idb::sync(write.store.delete(&write.key)).during(op)?;
+                continue;
+            }
+            let object = objects.get(next);
+            next += 1;
+            match &write.key_path {
+                Some(path) => {
+                    if !write.key_in_record {
+                        js::set_key(&object, path, &write.key).map_err(Error::InvalidInput)?;
+                    }
+                    idb::sync(write.store.put(&object)).during(op)?;
+                }
+                None => {
+                    idb::sync(write.store.put_with_key(&object, &write.key)).during(op)?;
+                }
+            }
         }
         let clock = {
             let mut clock = self.clock.borrow_mut();
@@ -984,9 +1012,13 @@ impl Storage {
             let key = row_key
                 .ok_or_else(|| Error::InvalidInput(format!("put into {table:?}: no key")))?;
             self.check_key(table, &key)?;
-            js::to_json(record, "")
+            js::check_json(record, "")
                 .map_err(|m| Error::InvalidInput(format!("put into {table:?}: {m}")))?;
-            Some(change_row(table, &key, 1, self.stamp(), &[("obj", record)]))
+            let parts = RowParts {
+                obj: Some(record),
+                ..RowParts::default()
+            };
+            Some(change_row(table, &key, 1, self.stamp(), parts))
         } else {
             None
         };
@@ -1029,9 +1061,18 @@ impl Storage {
     }
 }
 
+/// One record a remote apply writes (or deletes, when `record` is `None`).
+struct RemoteWrite {
+    store: IdbObjectStore,
+    key_path: Option<KeyPath>,
+    key: JsValue,
+    key_in_record: bool,
+    record: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 struct Prepared {
     out_of_line_key: Option<JsValue>,
-    row: Option<Object>,
+    row: Option<JsValue>,
 }
 
 /// A query on a table or an index: `equals`, or bounds, and a limit.
@@ -1093,23 +1134,31 @@ fn put_request(
     })
 }
 
+/// The parts of a change-log row beyond its table, key, type and stamp.
+#[derive(Default)]
+struct RowParts<'a> {
+    obj: Option<&'a JsValue>,
+    mods: Option<&'a JsValue>,
+    old_obj: Option<&'a JsValue>,
+}
+
 fn change_row(
     table: &str,
     key: &JsValue,
     kind: u8,
     stamp: Timestamp,
-    extra: &[(&str, &JsValue)],
-) -> Object {
-    let row = js::object(&[
-        ("table", &JsValue::from_str(table)),
-        ("key", key),
-        ("type", &JsValue::from(kind)),
-        ("stamp", &JsValue::from_str(&stamp.to_string())),
-    ]);
-    for (name, value) in extra {
-        let _ = Reflect::set(&row, &JsValue::from_str(name), value);
-    }
-    row
+    parts: RowParts<'_>,
+) -> JsValue {
+    let or_undefined = |v: Option<&JsValue>| v.cloned().unwrap_or(JsValue::UNDEFINED);
+    js::change_row(
+        table,
+        key,
+        kind,
+        &stamp.to_string(),
+        &or_undefined(parts.obj),
+        &or_undefined(parts.mods),
+        &or_undefined(parts.old_obj),
+    )
 }
 
 /// Dexie's "every key" range: `{d: 1, from: -Infinity, to: [[]]}`.

@@ -49,10 +49,7 @@ async fn put_update_delete_log_dexie_observable_rows_in_the_same_transaction() {
     let c = client("writes").await;
     let name = c.db_name();
     let record = json!({"id": "t1", "title": "Buy milk", "done": 0, "owner": "ann", "address": {"city": "Oslo"}});
-    let k = c
-        .put("todos".into(), to_js(&record), JsValue::UNDEFINED)
-        .await
-        .unwrap();
+    let k = c.put("todos".into(), to_js(&record), None).await.unwrap();
     assert_eq!(k.as_string().as_deref(), Some("t1"));
     assert_eq!(
         from_js(&c.get("todos".into(), key("t1")).await.unwrap()),
@@ -114,11 +111,7 @@ async fn put_update_delete_log_dexie_observable_rows_in_the_same_transaction() {
 async fn local_only_tables_are_not_logged_and_may_auto_increment() {
     let c = client("local-only").await;
     let k = c
-        .put(
-            "notes".into(),
-            to_js(&json!({"text": "hi"})),
-            JsValue::UNDEFINED,
-        )
+        .put("notes".into(), to_js(&json!({"text": "hi"})), None)
         .await
         .unwrap();
     assert_eq!(k.as_f64(), Some(1.0));
@@ -228,7 +221,7 @@ async fn bad_input_is_rejected_with_the_path_and_nothing_is_written() {
     js_sys::Reflect::set(&with_date, &"id".into(), &"d1".into()).unwrap();
     js_sys::Reflect::set(&with_date, &"due".into(), &js_sys::Date::new_0()).unwrap();
     let err = c
-        .put("todos".into(), with_date.clone().into(), JsValue::UNDEFINED)
+        .put("todos".into(), with_date.clone().into(), None)
         .await
         .unwrap_err();
     assert_eq!(error_name(&err), "InvalidInputError");
@@ -252,11 +245,7 @@ async fn bad_input_is_rejected_with_the_path_and_nothing_is_written() {
     );
 
     let err = c
-        .put(
-            "todos".into(),
-            to_js(&json!({"title": "no id"})),
-            JsValue::UNDEFINED,
-        )
+        .put("todos".into(), to_js(&json!({"title": "no id"})), None)
         .await
         .unwrap_err();
     assert!(
@@ -265,11 +254,7 @@ async fn bad_input_is_rejected_with_the_path_and_nothing_is_written() {
         error_message(&err)
     );
     let err = c
-        .put(
-            "nope".into(),
-            to_js(&json!({"id": "x"})),
-            JsValue::UNDEFINED,
-        )
+        .put("nope".into(), to_js(&json!({"id": "x"})), None)
         .await
         .unwrap_err();
     assert_eq!(error_name(&err), "UnknownTableError");
@@ -295,7 +280,7 @@ async fn a_failed_write_leaves_nothing_half_written() {
     c.put(
         "users".into(),
         to_js(&json!({"id": "u1", "email": "a@x"})),
-        JsValue::UNDEFINED,
+        None,
     )
     .await
     .unwrap();
@@ -336,13 +321,9 @@ async fn client_id_and_clock_survive_a_reload() {
     let c = open(&name, 1.0, todos()).await.unwrap();
     let id = c.client_id();
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    c.put(
-        "todos".into(),
-        to_js(&json!({"id": "a"})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    c.put("todos".into(), to_js(&json!({"id": "a"})), None)
+        .await
+        .unwrap();
     let first = stamp_of(&raw_rows(&name, "_changes").await[0]);
     c.close().await;
 
@@ -376,7 +357,7 @@ async fn remote_changes_merge_field_by_field_without_logging() {
     c.put(
         "todos".into(),
         to_js(&json!({"id": "t1", "title": "local", "done": 0})),
-        JsValue::UNDEFINED,
+        None,
     )
     .await
     .unwrap();
@@ -513,20 +494,16 @@ async fn pending_changes_coalesce_and_acknowledge_exactly_what_was_read() {
     c.put(
         "todos".into(),
         to_js(&json!({"id": "a", "title": "1", "done": 0})),
-        JsValue::UNDEFINED,
+        None,
     )
     .await
     .unwrap();
     c.update("todos".into(), key("a"), to_js(&json!({"title": "2"})))
         .await
         .unwrap();
-    c.put(
-        "todos".into(),
-        to_js(&json!({"id": "b", "done": 0})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    c.put("todos".into(), to_js(&json!({"id": "b", "done": 0})), None)
+        .await
+        .unwrap();
     c.delete("todos".into(), key("b")).await.unwrap();
     assert_eq!(c.pending_count().await.unwrap(), 4);
 
@@ -568,13 +545,9 @@ async fn change_events_fire_after_commit_and_can_be_unsubscribed() {
         .unwrap();
     c.on("change".into(), throwing.as_ref().clone().unchecked_into())
         .unwrap();
-    c.put(
-        "todos".into(),
-        to_js(&json!({"id": "a", "done": 0})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    c.put("todos".into(), to_js(&json!({"id": "a", "done": 0})), None)
+        .await
+        .unwrap();
     c.storage()
         .apply_remote(
             &remote(json!([{"table": "todos", "id": "r", "op": "insert", "data": {"x": 1}}])),
@@ -583,13 +556,9 @@ async fn change_events_fire_after_commit_and_can_be_unsubscribed() {
         .await
         .unwrap();
     off.call0(&JsValue::NULL).unwrap();
-    c.put(
-        "todos".into(),
-        to_js(&json!({"id": "b", "done": 0})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    c.put("todos".into(), to_js(&json!({"id": "b", "done": 0})), None)
+        .await
+        .unwrap();
     assert_eq!(
         *seen.borrow(),
         [
@@ -622,13 +591,9 @@ async fn storage_mutated_message_reaches_dexie_listeners() {
         })
     };
     channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    c.put(
-        "todos".into(),
-        to_js(&json!({"id": "a", "done": 0})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    c.put("todos".into(), to_js(&json!({"id": "a", "done": 0})), None)
+        .await
+        .unwrap();
     for _ in 0..50 {
         if got.borrow().is_some() {
             break;
@@ -666,13 +631,9 @@ async fn sleep(ms: i32) {
 async fn upgrading_keeps_data_and_pending_changes() {
     let name = unique_db_name("upgrade");
     let v1 = open(&name, 1.0, json!({"todos": "id"})).await.unwrap();
-    v1.put(
-        "todos".into(),
-        to_js(&json!({"id": "a", "done": 0})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    v1.put("todos".into(), to_js(&json!({"id": "a", "done": 0})), None)
+        .await
+        .unwrap();
     // v1 stays open: its connection must step aside for the upgrade.
     let v2 = open(
         &name,
@@ -700,13 +661,9 @@ async fn upgrading_keeps_data_and_pending_changes() {
         "the new index covers old records"
     );
     // The v1 client reopens on next use (the database is now at a higher version).
-    v1.put(
-        "todos".into(),
-        to_js(&json!({"id": "b"})),
-        JsValue::UNDEFINED,
-    )
-    .await
-    .unwrap();
+    v1.put("todos".into(), to_js(&json!({"id": "b"})), None)
+        .await
+        .unwrap();
     assert_eq!(v2.count("todos".into()).await.unwrap(), 2);
     v1.close().await;
     // A primary-key change cannot be an upgrade: a clear error, nothing lost.

@@ -1,0 +1,50 @@
+// Hot loops that would otherwise cross the wasm boundary once per property.
+
+// Why `value` cannot be synced ("path: reason"), or null when it is JSON.
+// Properties holding `undefined` are skipped, as JSON.stringify does.
+export function firstNonJson(value, path) {
+  const what = (v) => (v && v.constructor && v.constructor.name) || typeof v;
+  const walk = (v, path, depth) => {
+    if (v === null) return null;
+    switch (typeof v) {
+      case "string":
+      case "boolean":
+        return null;
+      case "number":
+        return Number.isFinite(v) ? null : `${path}: ${v} is not a JSON number (NaN and Infinity cannot be synced)`;
+      case "object": {
+        if (depth > 64) return `${path}: nested deeper than 64 levels`;
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            if (v[i] === undefined) continue;
+            const e = walk(v[i], `${path}[${i}]`, depth + 1);
+            if (e) return e;
+          }
+          return null;
+        }
+        const proto = Object.getPrototypeOf(v);
+        if (proto !== null && Object.getPrototypeOf(proto) !== null) {
+          return `${path}: a ${what(v)} cannot be synced; store JSON values only (a Date as an ISO string or a number of milliseconds)`;
+        }
+        for (const k of Object.keys(v)) {
+          if (v[k] === undefined) continue;
+          const e = walk(v[k], path ? `${path}.${k}` : k, depth + 1);
+          if (e) return e;
+        }
+        return null;
+      }
+      default:
+        return `${path}: a ${typeof v} cannot be synced; store JSON values only`;
+    }
+  };
+  return walk(value, path, 0);
+}
+
+// A Dexie.Observable-format change-log row.
+export function changeRow(table, key, type, stamp, obj, mods, oldObj) {
+  const row = { table, key, type, stamp };
+  if (obj !== undefined) row.obj = obj;
+  if (mods !== undefined) row.mods = mods;
+  if (oldObj !== undefined) row.oldObj = oldObj;
+  return row;
+}
