@@ -73,8 +73,11 @@ export interface Conflict {
   clientValue: Json; clientTimestamp: string;
   serverValue: Json; serverTimestamp: string;
 }
-/** What {@link SyncClient.applyRemoteChanges} did. */
-export interface ApplyResult { applied: number; skipped: number; conflicts: Conflict[] }
+/** What {@link SyncClient.applyRemoteChanges} did: `changed` lists the records written or deleted. */
+export interface ApplyResult {
+  applied: number; skipped: number; conflicts: Conflict[];
+  changed: Array<{ table: string; id: Key; deleted: boolean }>;
+}
 /** Pending local writes, coalesced per record. */
 export interface PendingBatch { changes: Change[]; revs: number[] }
 /** A query: an index (Dexie's name, e.g. "[a+b]"; default the primary key) and a key range. */
@@ -534,6 +537,7 @@ impl SyncClient {
             ("applied", &JsValue::from(result.applied as u32)),
             ("skipped", &JsValue::from(result.skipped as u32)),
             ("conflicts", &js::to_js(&result.conflicts)),
+            ("changed", &js::parse_many(&result.changed)),
         ])
         .into())
     }

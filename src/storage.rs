@@ -109,6 +109,19 @@ pub struct ApplyResult {
     pub skipped: usize,
     /// Pending local values that lost.
     pub conflicts: Vec<Conflict>,
+    /// The records written or deleted, as `{table, id, deleted}`.
+    pub changed: Vec<ChangedRecord>,
+}
+
+/// A record a remote apply wrote or deleted.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChangedRecord {
+    /// The table.
+    pub table: String,
+    /// The record's key.
+    pub id: RecordKey,
+    /// Whether it is now deleted (or absent).
+    pub deleted: bool,
 }
 
 /// A batch of pending writes, coalesced per record.
@@ -751,6 +764,13 @@ impl Storage {
                     .map(|loss| Conflict::from_loss(&change.table, &change.id, loss)),
             );
             result.applied += 1;
+            if outcome.changed || local.is_none() {
+                result.changed.push(ChangedRecord {
+                    table: change.table.clone(),
+                    id: change.id.clone(),
+                    deleted: outcome.record.is_none(),
+                });
+            }
             let key_in_record = match (&schema.primary_key.key_path, &outcome.record) {
                 (Some(KeyPath::Single(path)), Some(record)) => {
                     record.get(path.as_str()) == Some(change.id.as_value())

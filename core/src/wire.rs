@@ -32,22 +32,39 @@ pub const MAX_TABLE_NAME_LEN: usize = 128;
 pub const MAX_FIELD_NAME_LEN: usize = 256;
 
 /// Parses a JSON message, naming the path of the first problem.
+///
+/// The fast path is plain serde; only a message that fails is parsed again
+/// with path tracking, to say where it failed.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    match serde_json::from_slice(body) {
+        Ok(value) => Ok(value),
+        Err(_) => Err(parse_error::<T>(body)),
+    }
+}
+
+#[cold]
+fn parse_error<T: DeserializeOwned>(body: &[u8]) -> Error {
+    // A shape error can come before a syntax error further on: report
+    // malformed JSON first.
+    if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return malformed(&syntax);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        // A shape error can come before a syntax error further on: report
-        // malformed JSON first, checked only on this error path.
-        let syntax = serde_json::from_slice::<serde::de::IgnoredAny>(body).err();
-        match syntax {
-            Some(syntax) => malformed(&syntax),
-            None if inner.is_data() => Error::wire(path, inner.to_string()),
-            None => malformed(&inner),
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_data() {
+                Error::wire(path, inner.to_string())
+            } else {
+                malformed(&inner)
+            }
         }
-    })?;
-    de.end().map_err(|e| malformed(&e))?;
-    Ok(value)
+        Ok(_) => match de.end() {
+            Err(e) => malformed(&e),
+            Ok(()) => Error::wire(".", "the message could not be read"),
+        },
+    }
 }
 
 fn malformed(err: &serde_json::Error) -> Error {

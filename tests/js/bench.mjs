@@ -28,6 +28,12 @@ try {
       }));
       let dbn = 0;
       const fresh = () => `bench-${Date.now()}-${dbn++}`;
+      // Each database is deleted right after its measurement, so no run
+      // pays for an earlier run's data (LevelDB compaction).
+      const drop = (name) => new Promise((ok) => {
+        const req = indexedDB.deleteDatabase(name);
+        req.onsuccess = req.onerror = req.onblocked = () => ok();
+      });
       const dexieDb = async () => {
         const db = new Dexie(fresh());
         db.version(1).stores(schema);
@@ -37,42 +43,52 @@ try {
       const client = (durability) => SyncClient.open({ dbName: fresh(), version: 1, schema, durability });
 
       const out = { apply: [], dexieBulk: [], dexieLogged: [], fsBulk: [], single: [], singleRelaxed: [], dexieSingle: [] };
-      for (let round = 0; round < ROUNDS; round++) {
-        // (a) applying N remote records vs Dexie bulkPut of the same records
-        let db = await dexieDb();
-        let t = performance.now();
+      const dexieBulk = async () => {
+        const db = await dexieDb();
+        const t = performance.now();
         await db.table("todos").bulkPut(records);
         out.dexieBulk.push(performance.now() - t);
         db.close();
-
-        let c = await client();
-        t = performance.now();
+        await drop(db.name);
+      };
+      const apply = async () => {
+        const c = await client();
+        const t = performance.now();
         const applied = await c.applyRemoteChanges(changes);
         out.apply.push(performance.now() - t);
         if (applied.applied !== N || (await c.count("todos")) !== N) throw new Error("apply incomplete");
         await c.close();
-
-        // The floor of any Dexie.Observable-format log: Dexie writing each
-        // record and a {table, key, type, obj} row in one transaction.
+        await drop(c.dbName);
+      };
+      const fsBulk = async () => {
+        const c = await client();
+        const t = performance.now();
+        await c.bulkPut("todos", records);
+        out.fsBulk.push(performance.now() - t);
+        if ((await c.pendingCount()) !== N) throw new Error("bulkPut not logged");
+        await c.close();
+        await drop(c.dbName);
+      };
+      // The floor of any Dexie.Observable-format log: Dexie writing each
+      // record and a {table, key, type, obj} row in one transaction.
+      const dexieLogged = async () => {
         const logged = new Dexie(fresh());
         logged.version(1).stores({ ...schema, _changes: "++rev" });
         await logged.open();
         const rows = records.map((obj) => ({ table: "todos", key: obj.id, type: 1, obj, stamp }));
-        t = performance.now();
+        const t = performance.now();
         await logged.transaction("rw", "todos", "_changes", async () => {
           await logged.table("todos").bulkPut(records);
           await logged.table("_changes").bulkAdd(rows);
         });
         out.dexieLogged.push(performance.now() - t);
         logged.close();
-
-        // (c) bulkPut with change logging
-        c = await client();
-        t = performance.now();
-        await c.bulkPut("todos", records);
-        out.fsBulk.push(performance.now() - t);
-        if ((await c.pendingCount()) !== N) throw new Error("bulkPut not logged");
-        await c.close();
+        await drop(logged.name);
+      };
+      const cases = [dexieBulk, apply, fsBulk, dexieLogged];
+      for (let round = 0; round < ROUNDS; round++) {
+        // Rotate the order, so no case always runs first (or last).
+        for (let i = 0; i < cases.length; i++) await cases[(i + round) % cases.length]();
       }
       // (b) single-write latency: record + timestamps + change log, one transaction each
       for (const [key, durability] of [["single", undefined], ["singleRelaxed", "relaxed"]]) {

@@ -383,6 +383,8 @@ async fn remote_changes_merge_field_by_field_without_logging() {
         .await
         .unwrap();
     assert_eq!((result.applied, result.skipped), (2, 1));
+    let changed: Vec<String> = result.changed.iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(changed, ["t1", "t2"]);
     // The pending local `done: 0` lost to the newer remote value.
     assert_eq!(result.conflicts.len(), 1);
     assert_eq!(result.conflicts[0].field, "done");
