@@ -122,12 +122,17 @@ impl Client {
         self.rows.retain(|r| !acked.contains(&r.rev.unwrap()));
     }
 
-    fn pull(&mut self, server: &Server) {
-        let pending: BTreeMap<String, RecordState> = group_pending(&self.rows)
+    /// The pending writes, coalesced per record key.
+    fn pending_states(&self) -> BTreeMap<String, RecordState> {
+        group_pending(&self.rows)
             .unwrap()
             .into_iter()
             .map(|p| (p.key.to_string(), p.state))
-            .collect();
+            .collect()
+    }
+
+    fn pull(&mut self, server: &Server) {
+        let pending = self.pending_states();
         for (key, state) in &server.records {
             let id = RecordKey::new(json!(key)).unwrap();
             let change = Change::from_state("t", &id, state).unwrap();
@@ -148,11 +153,7 @@ impl Client {
     /// Right after a pull, the app sees the server's state with its own
     /// pending writes merged in.
     fn check_view(&self, server: &Server) {
-        let pending: BTreeMap<String, RecordState> = group_pending(&self.rows)
-            .unwrap()
-            .into_iter()
-            .map(|p| (p.key.to_string(), p.state))
-            .collect();
+        let pending = self.pending_states();
         for (key, state) in &server.records {
             let mut expected = state.clone();
             if let Some(p) = pending.get(key) {
