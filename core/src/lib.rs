@@ -9,6 +9,8 @@
 //!   [`Lifecycle`], merged last-write-wins into a [`RecordState`].
 //! - [`replica`]: the browser replica's rules — pending writes grouped per
 //!   record, and how a remote change meets the local copy.
+//! - [`ingest`]: the server's rule for merging a pushed change into a stored
+//!   record (admitting device stamps, idempotent retries).
 //! - [`canonical`]: canonical JSON, which breaks exact timestamp ties.
 //! - [`key`]: [`RecordKey`], the primary key of a synced record.
 //! - [`wire`]: the JSON messages of the protocol, parsed with errors that
@@ -37,6 +39,7 @@ pub mod canonical;
 pub mod coalesce;
 pub mod error;
 pub mod hlc;
+pub mod ingest;
 pub mod key;
 pub mod record;
 pub mod replica;
