@@ -74,7 +74,7 @@ fn malformed(err: &serde_json::Error) -> Error {
 }
 
 /// An opaque sync position handed out by the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Cursor(pub String);
 

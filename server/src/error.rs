@@ -1,0 +1,89 @@
+//! The server's one error type: logs what is internal, answers with the
+//! SPEC's error shape `{"error": {"code", "message"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fieldsync_core::ErrorBody;
+
+/// Errors a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is wrong; `code` names the kind.
+    #[error("{message}")]
+    BadRequest {
+        /// Machine code, e.g. `invalid_change`.
+        code: &'static str,
+        /// What was wrong and what to do.
+        message: String,
+    },
+    /// 401: no, bad or expired token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 413: body too large.
+    #[error("the request body is larger than {0} bytes; push in smaller batches")]
+    PayloadTooLarge(usize),
+    /// 429: a limit was reached.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// 500: a storage failure (details are logged, not sent).
+    #[error("storage error: {0}")]
+    Storage(#[from] sqlx::Error),
+    /// 500: anything else internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Storage(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body's code and message.
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            AppError::BadRequest { code, message } => ErrorBody::new(*code, message.clone()),
+            AppError::Unauthorized(m) => ErrorBody::new("unauthorized", m.clone()),
+            AppError::PayloadTooLarge(_) => ErrorBody::new("payload_too_large", self.to_string()),
+            AppError::TooManyRequests(m) => ErrorBody::new("too_many_requests", m.clone()),
+            AppError::Storage(_) | AppError::Internal(_) => ErrorBody::new(
+                "internal_error",
+                "the server failed to process the request; it was not applied, retry later",
+            ),
+        }
+    }
+}
+
+impl From<fieldsync_core::Error> for AppError {
+    fn from(err: fieldsync_core::Error) -> Self {
+        let code = match &err {
+            fieldsync_core::Error::MalformedJson { .. } => "malformed_json",
+            _ => "invalid_request",
+        };
+        AppError::bad_request(code, err.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, axum::Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,89 @@
+//! `fieldsync-server`: the sync server of SPEC §2 — push, pull and
+//! `sync-available` notifications, merging with `fieldsync-core`'s rule.
+//!
+//! # Layout
+//! - [`config`]: environment variables and flags (SPEC §6).
+//! - [`routes`]: the endpoints ([`routes::app`] builds the router).
+//! - [`store`]: the database — merged record states and per-user feeds.
+//! - [`hub`]: open WebSockets per user and app.
+//! - [`auth`]: bearer tokens.
+//! - [`metrics`]: Prometheus counters.
+//! - [`error`]: [`AppError`], which answers with the SPEC's error shape.
+//!
+//! [`run`] serves on a listener until a shutdown future resolves, finishing
+//! in-flight requests; tests bind `127.0.0.1:0`.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod routes;
+pub mod store;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use fieldsync_core::Clock;
+use tokio::net::TcpListener;
+
+pub use config::Config;
+pub use error::AppError;
+pub use routes::app;
+
+/// Everything a request handler needs.
+pub struct AppState {
+    /// The configuration.
+    pub config: Config,
+    /// The database.
+    pub store: store::Store,
+    /// Token verification.
+    pub auth: auth::Authenticator,
+    /// Open WebSockets.
+    pub hub: hub::Hub,
+    /// Counters.
+    pub metrics: metrics::Metrics,
+    /// The server's hybrid logical clock.
+    pub clock: Mutex<Clock>,
+}
+
+impl AppState {
+    /// Connects the database (running migrations) and builds the state.
+    pub async fn new(config: Config) -> Result<Arc<AppState>, AppError> {
+        let store = store::Store::connect(&config.database_url).await?;
+        let mut clock = Clock::new().with_max_drift_ms(config.max_clock_drift_ms);
+        if let Some(last) = store.load_clock().await? {
+            clock.observe(last);
+        }
+        if config.dev_mode {
+            tracing::warn!(
+                "DEVELOPMENT MODE: POST /dev/token mints a token for any user name. Never run this in production."
+            );
+        }
+        if config.jwt_secret.is_none() && config.jwks_url.is_none() && !config.dev_mode {
+            tracing::warn!(
+                "no JWT_SECRET or JWKS_URL: every sync request will be refused with 401"
+            );
+        }
+        Ok(Arc::new(AppState {
+            auth: auth::Authenticator::new(&config),
+            config,
+            store,
+            hub: hub::Hub::default(),
+            metrics: metrics::Metrics::default(),
+            clock: Mutex::new(clock),
+        }))
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then finishes the
+/// requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

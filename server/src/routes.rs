@@ -1,0 +1,330 @@
+//! The HTTP and WebSocket endpoints of SPEC §2.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fieldsync_core::{ClientMessage, PullQuery, PushRequest, PushResponse, ServerMessage, wire};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::hub::QUEUE;
+use crate::store::Since;
+
+/// The router: every endpoint, CORS, and the body limit.
+pub fn app(state: Arc<AppState>) -> Router {
+    let cors = match &state.config.cors_origins {
+        None => CorsLayer::new().allow_origin(Any),
+        Some(origins) => CorsLayer::new().allow_origin(AllowOrigin::list(
+            origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        )),
+    }
+    .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+    .allow_headers([
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        "x-client-id".parse().expect("valid header"),
+    ])
+    .max_age(Duration::from_secs(600));
+    let limit = state.config.max_body_bytes;
+    let mut router = Router::new()
+        .route("/sync/{app_id}", post(push))
+        .route("/sync/{app_id}/pull", get(pull))
+        .route("/ws/{app_id}", get(websocket))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics));
+    if state.config.dev_mode {
+        router = router.route("/dev/token", post(dev_token));
+    }
+    router
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(cors)
+        .with_state(state)
+}
+
+fn user_of(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state.auth.verify_header(header)
+}
+
+fn check_app_id(app_id: &str) -> Result<(), AppError> {
+    let valid = !app_id.is_empty()
+        && app_id.len() <= 128
+        && app_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(AppError::bad_request(
+            "invalid_app_id",
+            "the app id must be 1-128 characters of letters, digits, '-', '_' or '.'",
+        ))
+    }
+}
+
+fn counted<T: IntoResponse>(state: &AppState, result: Result<T, AppError>) -> Response {
+    match result {
+        Ok(ok) => ok.into_response(),
+        Err(err) => {
+            state.metrics.errors.fetch_add(1, Ordering::Relaxed);
+            err.into_response()
+        }
+    }
+}
+
+async fn push(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        check_app_id(&app_id)?;
+        let user = user_of(&state, &headers)?;
+        let body = body.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(_) => {
+                AppError::PayloadTooLarge(state.config.max_body_bytes)
+            }
+            other => AppError::bad_request("invalid_request", other.body_text()),
+        })?;
+        let request = PushRequest::parse(&body)?;
+        let outcome = state
+            .store
+            .push(&app_id, &user, &request, &state.clock)
+            .await?;
+        state
+            .metrics
+            .changes_ingested
+            .fetch_add(outcome.ingested as u64, Ordering::Relaxed);
+        if !outcome.changed_tables.is_empty() {
+            let told = state.hub.notify(
+                &app_id,
+                &user,
+                &outcome.changed_tables,
+                Some(&request.client_id),
+            );
+            state
+                .metrics
+                .notifications
+                .fetch_add(told as u64, Ordering::Relaxed);
+        }
+        Ok(Json(PushResponse {
+            server_changes: outcome.server_changes,
+            conflicts: outcome.conflicts,
+            synced_until: outcome.synced_until,
+        }))
+    }
+    .await;
+    state.metrics.pushes.fetch_add(1, Ordering::Relaxed);
+    state.metrics.observe_push(started.elapsed());
+    counted(&state, result)
+}
+
+async fn pull(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let started = Instant::now();
+    let result = async {
+        check_app_id(&app_id)?;
+        let user = user_of(&state, &headers)?;
+        let Query(query) = query.map_err(|e| {
+            AppError::bad_request(
+                "invalid_request",
+                format!(
+                    "{}; expected ?collection=<table>&since=<cursor>[&limit=N]",
+                    e.body_text()
+                ),
+            )
+        })?;
+        wire::validate_table_name(&query.collection)
+            .map_err(|m| AppError::bad_request("invalid_request", format!("collection: {m}")))?;
+        let since = Since::parse(query.since.as_deref())?;
+        let limit = query
+            .limit
+            .unwrap_or(state.config.max_page)
+            .clamp(1, state.config.max_page);
+        Ok(Json(
+            state
+                .store
+                .pull(&app_id, &user, &query.collection, since, limit)
+                .await?,
+        ))
+    }
+    .await;
+    state.metrics.pulls.fetch_add(1, Ordering::Relaxed);
+    state.metrics.observe_pull(started.elapsed());
+    counted(&state, result)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let (sockets, users) = state.hub.stats();
+    let database = state.store.ping().await.is_ok();
+    let body = json!({
+        "status": if database { "ok" } else { "degraded" },
+        "database": state.store.kind(),
+        "databaseReachable": database,
+        "connections": sockets,
+        "connectedUsers": users,
+        "devMode": state.config.dev_mode,
+    });
+    Json(body).into_response()
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn dev_token(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    struct Request {
+        user: String,
+    }
+    let result = (|| {
+        let request: Request = wire::parse(&body)?;
+        let user = request.user.trim();
+        if user.is_empty() || user.len() > 64 {
+            return Err(AppError::bad_request(
+                "invalid_request",
+                "`user` must be 1-64 characters",
+            ));
+        }
+        let token = state
+            .auth
+            .mint(user, 24 * 3600)
+            .ok_or_else(|| AppError::Internal("cannot mint tokens without a secret".into()))?;
+        Ok(Json(json!({ "token": token, "user": user })))
+    })();
+    counted(&state, result)
+}
+
+async fn websocket(
+    State(state): State<Arc<AppState>>,
+    Path(app_id): Path<String>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Err(err) = check_app_id(&app_id) {
+        return err.into_response();
+    }
+    let max = state.config.max_ws_message_bytes;
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| serve_socket(state, app_id, socket))
+}
+
+async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
+    let text = serde_json::to_string(message).unwrap_or_default();
+    socket.send(Message::Text(text.into())).await.is_ok()
+}
+
+async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocket) {
+    // Authentication first, within the configured time (10 s by default).
+    let timeout = state.config.ws_auth_timeout;
+    let first = tokio::time::timeout(timeout, socket.next()).await;
+    let (user, client_id) = match first {
+        Ok(Some(Ok(Message::Text(text)))) => {
+            #[derive(serde::Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Auth {
+                token: String,
+                #[serde(default)]
+                client_id: Option<String>,
+            }
+            let auth: Result<Auth, _> = match wire::parse::<ClientMessage>(text.as_bytes()) {
+                Ok(ClientMessage::Auth { .. }) => {
+                    wire::parse::<Auth>(text.as_bytes()).map_err(|e| e.to_string())
+                }
+                Ok(_) => Err(
+                    "the first message must be {\"type\":\"auth\",\"token\":\"<JWT>\"}".to_owned(),
+                ),
+                Err(e) => Err(e.to_string()),
+            };
+            match auth.map(|a| (state.auth.verify(&a.token), a.client_id)) {
+                Ok((Ok(user), client_id)) => (user, client_id),
+                Ok((Err(e), _)) => return reject(socket, &e.to_string()).await,
+                Err(message) => return reject(socket, &message).await,
+            }
+        }
+        Err(_) => {
+            let message = format!("no auth message within {} s", timeout.as_secs_f64());
+            return reject(socket, &message).await;
+        }
+        _ => return,
+    };
+    let (tx, mut rx) = mpsc::channel(QUEUE);
+    let Some(_registration) = state.hub.register(
+        &app_id,
+        &user,
+        client_id,
+        state.config.max_sockets_per_user,
+        tx,
+    ) else {
+        let message = format!(
+            "too many open connections for this user (at most {}); close other tabs or clients",
+            state.config.max_sockets_per_user
+        );
+        return reject(socket, &message).await;
+    };
+    if !send(&mut socket, &ServerMessage::AuthOk).await {
+        return;
+    }
+    state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    loop {
+        tokio::select! {
+            outgoing = rx.recv() => {
+                let Some(message) = outgoing else { break };
+                let text = serde_json::to_string(&message).unwrap_or_default();
+                if sink.send(Message::Text(text.into())).await.is_err() { break; }
+            }
+            incoming = stream.next() => {
+                let reply = match incoming {
+                    Some(Ok(Message::Text(text))) => match wire::parse::<ClientMessage>(text.as_bytes()) {
+                        Ok(ClientMessage::Ping) => ServerMessage::Pong,
+                        Ok(ClientMessage::Auth { .. }) => continue,
+                        Err(e) => ServerMessage::Error { message: e.to_string() },
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => continue,
+                };
+                let text = serde_json::to_string(&reply).unwrap_or_default();
+                if sink.send(Message::Text(text.into())).await.is_err() { break; }
+            }
+        }
+    }
+    state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn reject(mut socket: WebSocket, message: &str) {
+    let _ = send(
+        &mut socket,
+        &ServerMessage::Error {
+            message: message.to_owned(),
+        },
+    )
+    .await;
+    let _ = socket.send(Message::Close(None)).await;
+}

@@ -1,0 +1,696 @@
+//! The server on a real socket (127.0.0.1, a free port) over a real SQLite
+//! file: the protocol of SPEC §2, end to end.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fieldsync_server::{AppState, Config, run};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Server {
+    base: String,
+    state: Arc<AppState>,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    db: std::path::PathBuf,
+}
+
+impl Server {
+    async fn start() -> Server {
+        Server::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut Config)) -> Server {
+        let db = std::env::temp_dir().join(format!(
+            "fieldsync-test-{}-{}.sqlite",
+            std::process::id(),
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut config = Config {
+            database_url: db.display().to_string(),
+            jwt_secret: Some("test-secret".into()),
+            ws_auth_timeout: Duration::from_millis(500),
+            ..Config::default()
+        };
+        tune(&mut config);
+        let state = AppState::new(config).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(run(listener, state.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            state,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+            db,
+        }
+    }
+
+    fn token(&self, user: &str) -> String {
+        self.state.auth.mint(user, 3600).unwrap()
+    }
+
+    async fn push(&self, user: &str, body: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/sync/todo", self.base))
+            .bearer_auth(self.token(user))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn pull(&self, user: &str, query: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}/sync/todo/pull?{query}", self.base))
+            .bearer_auth(self.token(user))
+            .header("X-Client-Id", "puller")
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Pulls `collection` from the start until `hasMore` is false.
+    async fn pull_all(&self, user: &str, collection: &str, limit: u32) -> Vec<Value> {
+        let mut since = String::new();
+        let mut out = Vec::new();
+        loop {
+            let (status, page) = self
+                .pull(
+                    user,
+                    &format!("collection={collection}&limit={limit}&since={since}"),
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            out.extend(page["serverChanges"].as_array().unwrap().iter().cloned());
+            since = page["syncedUntil"].as_str().unwrap().to_owned();
+            if !page["hasMore"].as_bool().unwrap() {
+                return out;
+            }
+        }
+    }
+
+    async fn ws(&self, token: &str, client_id: &str) -> Ws {
+        let url = format!("{}/ws/todo", self.base.replace("http://", "ws://"));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let auth = json!({"type": "auth", "token": token, "clientId": client_id}).to_string();
+        ws.send(Message::Text(auth.into())).await.unwrap();
+        ws
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        let _ = std::fs::remove_file(&self.db);
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next text message, or `None` if the socket closed or stayed silent.
+async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn seed_001_flow() {
+    let s = Server::start().await;
+    let health: Value = s
+        .http
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    // Client A inserts with plain `data`.
+    let (status, res) = s
+        .push("alice", json!({"clientId": "tab-a", "since": "1970-01-01T00:00:00.000Z", "changes": [
+            {"table": "todos", "id": "todo-123", "op": "insert", "data": {"title": "Buy milk", "completed": false}}]}))
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert!(res["syncedUntil"].is_string() && res["conflicts"] == json!([]));
+
+    // Client B pulls it.
+    let changes = s.pull_all("alice", "todos", 100).await;
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0]["fields"]["title"]["value"], "Buy milk");
+    assert_eq!(changes[0]["op"], "insert");
+
+    // A updates with per-field timestamps (made after the insert); B sees it.
+    let later = fieldsync_core::Timestamp::new(now() * 1000 + 1000, 1).to_string();
+    let (status, _) = s
+        .push(
+            "alice",
+            json!({"clientId": "tab-a", "changes": [
+            {"table": "todos", "id": "todo-123", "op": "update", "fields": {
+                "title": {"value": "Buy eggs", "updatedAt": later}}}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let changes = s.pull_all("alice", "todos", 100).await;
+    assert_eq!(changes[0]["fields"]["title"]["value"], "Buy eggs");
+    assert_eq!(
+        changes[0]["fields"]["completed"]["value"], false,
+        "other fields kept"
+    );
+
+    // A deletes; B sees the delete.
+    let (status, _) = s
+        .push("alice", json!({"clientId": "tab-a", "changes": [
+            {"table": "todos", "id": "todo-123", "op": "delete", "deletedAt": "2099-01-01T00:00:00Z"}]}))
+        .await;
+    assert_eq!(status, 200);
+    let changes = s.pull_all("alice", "todos", 100).await;
+    assert_eq!(changes[0]["op"], "delete");
+
+    // Unauthenticated.
+    let res = s
+        .http
+        .get(format!("{}/sync/todo/pull?collection=todos", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn field_level_lww_between_two_clients_reports_conflicts() {
+    let s = Server::start().await;
+    let upd = |client: &str, fields: Value| json!({"clientId": client, "changes": [{"table": "todos", "id": "t1", "op": "update", "fields": fields}]});
+    s.push(
+        "u",
+        upd(
+            "b",
+            json!({"title": {"value": "Buy eggs", "updatedAt": "2024-01-01T10:05:30Z"}}),
+        ),
+    )
+    .await;
+    let (status, res) = s
+        .push(
+            "u",
+            upd(
+                "a",
+                json!({
+            "title": {"value": "Buy milk", "updatedAt": "2024-01-01T10:05:00Z"},
+            "completed": {"value": true, "updatedAt": "2024-01-01T10:06:00Z"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let conflicts = res["conflicts"].as_array().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0]["field"], "title");
+    assert_eq!(conflicts[0]["clientValue"], "Buy milk");
+    assert_eq!(conflicts[0]["serverValue"], "Buy eggs");
+    assert!(
+        conflicts[0]["serverTimestamp"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-01-01T10:05:30")
+    );
+    // The losing client is sent the record as stored.
+    let sent = &res["serverChanges"][0];
+    assert_eq!(sent["fields"]["title"]["value"], "Buy eggs");
+    let all = s.pull_all("u", "todos", 10).await;
+    assert_eq!(all[0]["fields"]["title"]["value"], "Buy eggs");
+    assert_eq!(all[0]["fields"]["completed"]["value"], true);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_batch_is_rejected_whole_and_writes_nothing() {
+    let s = Server::start().await;
+    let (status, res) = s
+        .push(
+            "u",
+            json!({"clientId": "a", "changes": [
+            {"table": "todos", "id": "ok", "op": "insert", "data": {"x": 1}},
+            {"table": "todos", "id": "bad", "op": "upsert", "data": {"x": 2}}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(res["error"]["code"], "invalid_request");
+    assert!(
+        res["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("changes[1].op: unknown variant `upsert`"),
+        "{res}"
+    );
+    assert!(s.pull_all("u", "todos", 10).await.is_empty());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn retrying_a_batch_changes_nothing() {
+    let s = Server::start().await;
+    let batch = json!({"clientId": "a", "changes": [
+        {"table": "todos", "id": "t1", "op": "insert", "data": {"title": "x"}},
+        {"table": "todos", "id": "t2", "op": "update", "fields": {
+            "n": {"value": 1, "updatedAt": "2024-01-01T00:00:00Z"},
+            "far": {"value": 2, "updatedAt": "2999-01-01T00:00:00Z"}}},
+        {"table": "todos", "id": "t3", "op": "delete"}]});
+    let (_, first) = s.push("u", batch.clone()).await;
+    let before = s.pull_all("u", "todos", 10).await;
+    for _ in 0..3 {
+        let (status, again) = s.push("u", batch.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            again["syncedUntil"], first["syncedUntil"],
+            "no new feed positions"
+        );
+        assert_eq!(again["conflicts"], json!([]));
+    }
+    assert_eq!(s.pull_all("u", "todos", 10).await, before);
+    // The far-future stamp was bounded, and the client was told.
+    let far = before.iter().find(|c| c["id"] == "t2").unwrap();
+    assert!(far["fields"]["far"]["updatedAt"].as_str().unwrap() < "2100");
+    assert!(
+        first["serverChanges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "t2")
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn users_are_isolated() {
+    let s = Server::start().await;
+    s.push("alice", json!({"clientId": "a", "changes": [{"table": "todos", "id": "secret", "op": "insert", "data": {"x": 1}}]}))
+        .await;
+    assert!(s.pull_all("bob", "todos", 10).await.is_empty());
+    let (_, res) = s
+        .push(
+            "bob",
+            json!({"clientId": "b", "since": "c0", "changes": []}),
+        )
+        .await;
+    assert_eq!(res["serverChanges"], json!([]));
+    assert_eq!(s.pull_all("alice", "todos", 10).await.len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn pulls_page_and_never_skip_a_change_committed_concurrently() {
+    let s = Arc::new(Server::start().await);
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 50;
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let s = s.clone();
+        writers.push(tokio::spawn(async move {
+            for i in 0..PER_WRITER {
+                let (status, res) = s
+                    .push("u", json!({"clientId": format!("w{w}"), "changes": [
+                        {"table": "todos", "id": format!("w{w}-{i}"), "op": "insert", "data": {"i": i}}]}))
+                    .await;
+                assert_eq!(status, 200, "{res}");
+            }
+        }));
+    }
+    // Pull in small pages while the writers run, keeping the cursor.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut since = String::new();
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        loop {
+            let (status, page) = s
+                .pull("u", &format!("collection=todos&limit=7&since={since}"))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            for c in page["serverChanges"].as_array().unwrap() {
+                seen.insert(c["id"].as_str().unwrap().to_owned());
+            }
+            since = page["syncedUntil"].as_str().unwrap().to_owned();
+            if !page["hasMore"].as_bool().unwrap() {
+                break;
+            }
+        }
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(
+        seen.len(),
+        WRITERS * PER_WRITER,
+        "every change reached the incremental puller"
+    );
+    Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn bad_inputs_get_the_spec_error_shape() {
+    let s = Server::start().await;
+    let raw = |body: &'static str| {
+        s.http
+            .post(format!("{}/sync/todo", s.base))
+            .bearer_auth(s.token("u"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let res = raw("{\"clientId\": ").await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "malformed_json"
+    );
+    for (body, needle) in [
+        (
+            "{\"clientId\":\"a\",\"changes\":[{\"id\":\"1\",\"op\":\"delete\"}]}",
+            "missing field `table`",
+        ),
+        (
+            "{\"clientId\":\"a\",\"changes\":[{\"table\":\"t\",\"op\":\"delete\"}]}",
+            "missing field `id`",
+        ),
+        (
+            "{\"clientId\":\"a\",\"changes\":[{\"table\":\"t\",\"id\":1,\"op\":\"update\",\"fields\":{\"a\":{\"value\":1,\"updatedAt\":5}}}]}",
+            "RFC 3339",
+        ),
+        ("{\"clientId\":\"a\",\"changes\":{}}", "expected a sequence"),
+    ] {
+        let res = raw(body).await.unwrap();
+        assert_eq!(res.status(), 400, "{body}");
+        let v: Value = res.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{body}: {v}"
+        );
+    }
+    let (status, v) = s.pull("u", "collection=todos&since=yesterday").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+    let (status, v) = s.pull("u", "since=c1").await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("collection"),
+        "{v}"
+    );
+
+    // Over 10 MB.
+    let big = format!(
+        "{{\"clientId\":\"a\",\"changes\":[],\"pad\":\"{}\"}}",
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let res = s
+        .http
+        .post(format!("{}/sync/todo", s.base))
+        .bearer_auth(s.token("u"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "payload_too_large"
+    );
+
+    // Bad and expired tokens.
+    for (token, needle) in [
+        ("not-a-jwt".to_owned(), "not a valid JWT"),
+        (expired_token("test-secret"), "expired"),
+        (expired_token_with_secret_ok("wrong-secret"), "signature"),
+    ] {
+        let res = s
+            .http
+            .get(format!("{}/sync/todo/pull?collection=todos", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+        let v: Value = res.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{v}"
+        );
+    }
+    s.stop().await;
+}
+
+fn token_with(secret: &str, exp: u64) -> String {
+    let claims = json!({"sub": "u", "exp": exp});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn expired_token(secret: &str) -> String {
+    token_with(secret, now() - 3600)
+}
+
+fn expired_token_with_secret_ok(secret: &str) -> String {
+    token_with(secret, now() + 3600)
+}
+
+#[tokio::test]
+async fn websocket_auth_notifications_ping_and_limits() {
+    let s = Server::start_with(|c| c.max_sockets_per_user = 3).await;
+    let alice = s.token("alice");
+    let mut a1 = s.ws(&alice, "tab-1").await;
+    let mut a2 = s.ws(&alice, "tab-2").await;
+    let mut bob = s.ws(&s.token("bob"), "bob-1").await;
+    for ws in [&mut a1, &mut a2, &mut bob] {
+        assert_eq!(
+            next_json(ws, Duration::from_secs(2)).await.unwrap(),
+            json!({"type": "auth-ok"})
+        );
+    }
+    // A push from tab-1 notifies tab-2 only: not the pusher, not another user.
+    s.push(
+        "alice",
+        json!({"clientId": "tab-1", "changes": [
+        {"table": "todos", "id": "t", "op": "insert", "data": {"x": 1}},
+        {"table": "notes", "id": "n", "op": "insert", "data": {"x": 1}}]}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut a2, Duration::from_secs(2)).await.unwrap(),
+        json!({"type": "sync-available", "tables": ["notes", "todos"]})
+    );
+    assert_eq!(next_json(&mut a1, Duration::from_millis(300)).await, None);
+    assert_eq!(next_json(&mut bob, Duration::from_millis(300)).await, None);
+
+    // Ping → pong.
+    a1.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        next_json(&mut a1, Duration::from_secs(2)).await.unwrap(),
+        json!({"type": "pong"})
+    );
+
+    // The per-user cap.
+    let mut a3 = s.ws(&alice, "tab-3").await;
+    assert_eq!(
+        next_json(&mut a3, Duration::from_secs(2)).await.unwrap()["type"],
+        "auth-ok"
+    );
+    let mut a4 = s.ws(&alice, "tab-4").await;
+    let refused = next_json(&mut a4, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(refused["type"], "error");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many open connections")
+    );
+
+    // A bad token is refused with an error, then the socket closes.
+    let mut bad = s.ws("nope", "x").await;
+    assert_eq!(
+        next_json(&mut bad, Duration::from_secs(2)).await.unwrap()["type"],
+        "error"
+    );
+    assert_eq!(next_json(&mut bad, Duration::from_secs(2)).await, None);
+
+    // No auth within the timeout (500 ms here, 10 s by default).
+    let url = format!("{}/ws/todo", s.base.replace("http://", "ws://"));
+    let (mut silent, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let msg = next_json(&mut silent, Duration::from_secs(3))
+        .await
+        .unwrap();
+    assert!(
+        msg["message"].as_str().unwrap().contains("no auth message"),
+        "{msg}"
+    );
+
+    // Oversized messages close the socket.
+    a1.send(Message::Text("x".repeat(100 * 1024).into()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut a1, Duration::from_secs(2)).await, None);
+    let health: Value = s
+        .http
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["connections"].as_u64().unwrap() >= 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_and_changes() {
+    let s = Server::start().await;
+    s.push("u", json!({"clientId": "a", "changes": [{"table": "todos", "id": "1", "op": "insert", "data": {"x": 1}}]}))
+        .await;
+    s.pull("u", "collection=todos").await;
+    let text = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("fieldsync_push_requests_total 1"), "{text}");
+    assert!(text.contains("fieldsync_pull_requests_total 1"));
+    assert!(text.contains("fieldsync_changes_ingested_total 1"));
+    assert!(text.contains("fieldsync_push_duration_ms_count 1"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dev_mode_mints_tokens_and_is_off_by_default() {
+    let off = Server::start().await;
+    let res = off
+        .http
+        .post(format!("{}/dev/token", off.base))
+        .body("{\"user\":\"x\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    off.stop().await;
+    let dev = Server::start_with(|c| {
+        c.dev_mode = true;
+        c.jwt_secret = None;
+    })
+    .await;
+    let res: Value = dev
+        .http
+        .post(format!("{}/dev/token", dev.base))
+        .body("{\"user\":\"demo\"}")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = res["token"].as_str().unwrap();
+    let pull = dev
+        .http
+        .get(format!("{}/sync/todo/pull?collection=todos", dev.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pull.status(), 200);
+    dev.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_finishes_a_push_in_flight() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = Server::start().await;
+    let changes: Vec<Value> = (0..5000)
+        .map(|i| json!({"table": "todos", "id": format!("r{i}"), "op": "insert", "data": {"i": i}}))
+        .collect();
+    let body = json!({"clientId": "a", "changes": changes}).to_string();
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /sync/todo HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        s.token("u"),
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(body.as_bytes()).await.unwrap();
+    // The whole request is on the wire and being handled: now shut down.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let _ = s.stop.take().unwrap().send(());
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
+    s.task.take().unwrap().await.unwrap().unwrap();
+    // Everything committed: a new server on the same file sees it.
+    let db = s.db.clone();
+    let again = Server::start_with(|c| c.database_url = db.display().to_string()).await;
+    assert_eq!(again.pull_all("u", "todos", 1000).await.len(), 5000);
+    again.stop().await;
+}
