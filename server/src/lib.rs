@@ -45,6 +45,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// The server's hybrid logical clock.
     pub clock: Mutex<Clock>,
+    /// This instance's id in notices to other instances.
+    pub instance: u64,
 }
 
 impl AppState {
@@ -65,14 +67,65 @@ impl AppState {
                 "no JWT_SECRET or JWKS_URL: every sync request will be refused with 401"
             );
         }
-        Ok(Arc::new(AppState {
+        let state = Arc::new(AppState {
             auth: auth::Authenticator::new(&config),
             config,
             store,
             hub: hub::Hub::default(),
             metrics: metrics::Metrics::default(),
             clock: Mutex::new(clock),
-        }))
+            instance: instance_id(),
+        });
+        if let Some(pool) = state.store.postgres() {
+            let listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            tokio::spawn(relay_notices(Arc::downgrade(&state), listener));
+        }
+        Ok(state)
+    }
+}
+
+fn instance_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Forwards other instances' push notices (PostgreSQL `LISTEN`) to this
+/// instance's WebSockets. The listener reconnects by itself; a notice lost
+/// while it does only delays a pull until the client's next periodic sync.
+async fn relay_notices(state: std::sync::Weak<AppState>, mut listener: sqlx::postgres::PgListener) {
+    use std::sync::atomic::Ordering;
+    if let Err(e) = listener.listen("fieldsync").await {
+        tracing::error!("cannot LISTEN for other instances' pushes: {e}");
+        return;
+    }
+    loop {
+        let notification = match listener.recv().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("notification listener: {e}; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        let Some(state) = state.upgrade() else { return };
+        let Ok(notice) = serde_json::from_str::<store::FeedNotice>(notification.payload()) else {
+            continue;
+        };
+        if notice.origin == state.instance {
+            continue;
+        }
+        let told = state.hub.notify(
+            &notice.app,
+            &notice.user,
+            &notice.tables,
+            Some(&notice.client),
+        );
+        state
+            .metrics
+            .notifications
+            .fetch_add(told as u64, Ordering::Relaxed);
     }
 }
 

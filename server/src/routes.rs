@@ -106,7 +106,7 @@ async fn push(
         let request = PushRequest::parse(&body)?;
         let outcome = state
             .store
-            .push(&app_id, &user, &request, &state.clock)
+            .push(&app_id, &user, &request, &state.clock, state.instance)
             .await?;
         state
             .metrics

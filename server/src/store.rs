@@ -1,4 +1,6 @@
-//! Storage: the merged state of every record and a per-user change feed.
+//! Storage: the merged state of every record and a per-user change feed, on
+//! SQLite (one file, nothing to install) or PostgreSQL (several server
+//! instances on one database).
 //!
 //! # Design
 //! - `fs_records` holds one row per `(app, user, table, record)`: its merged
@@ -6,17 +8,20 @@
 //!   `fieldsync_core::ingest`) and `seq`, the feed position of its latest
 //!   change. A pull after a long absence therefore returns each changed
 //!   record once, in its current state.
-//! - `fs_feeds` holds each `(app, user)` feed's last `seq`. A push takes the
-//!   feed row's write lock for its whole transaction, so within a feed the
-//!   `seq`s become visible in order: a reader can never see `seq` 6
-//!   committed while 5 is still to come, and a cursor never skips a change.
-//!   (SQLite has one writer at a time anyway; on PostgreSQL the row lock
-//!   does it.)
+//! - `fs_feeds` holds each `(app, user)` feed's last `seq`. A push holds the
+//!   feed row's lock for its whole transaction (SQLite: the single writer;
+//!   PostgreSQL: `SELECT … FOR UPDATE` first). So one user's pushes never
+//!   merge into a record at the same time (no lost update), and a feed's
+//!   `seq`s commit in order: a reader never sees `seq` 6 while 5 is still to
+//!   come, and a cursor never skips a change. A pull reads its rows and the
+//!   feed position in one snapshot.
 //! - A push is one transaction: every change is validated before it starts,
 //!   so a bad batch writes nothing; retries are idempotent (see `ingest`).
 //! - Tombstones (deleted records' lifecycle registers) are kept for as long
 //!   as the record's row exists — forever, in this version: a client offline
 //!   for any length of time still learns of every delete.
+//! - On PostgreSQL a push also `NOTIFY`s channel `fieldsync` in its
+//!   transaction, so every instance's WebSockets hear of it once it commits.
 //!
 //! Cursors are `c<seq>`. An RFC 3339 timestamp is accepted too (records
 //! changed after that server time), for clients that keep time cursors.
@@ -30,10 +35,12 @@ use fieldsync_core::ingest::{StoredRecord, ingest};
 use fieldsync_core::{
     Change, Clock, Conflict, Cursor, PullResponse, PushRequest, RecordKey, Timestamp,
 };
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Transaction};
 
 use crate::error::AppError;
 
@@ -71,6 +78,15 @@ impl Since {
             )),
         }
     }
+
+    /// The SQL filter's bound, and whether it is a time.
+    fn bound(self) -> (i64, bool) {
+        match self {
+            Since::Start => (0, false),
+            Since::Seq(s) => (s, false),
+            Since::Time(ms) => (ms, true),
+        }
+    }
 }
 
 fn cursor(seq: i64) -> Cursor {
@@ -87,8 +103,8 @@ fn wall_ms() -> u64 {
 /// What a push did.
 #[derive(Debug, Default)]
 pub struct PushOutcome {
-    /// Records changed by others since `since`, and pushed records whose
-    /// stored state differs from what the client sent (conflicts, re-stamps).
+    /// Records changed since `since`, and pushed records whose stored state
+    /// differs from what the client sent (conflicts, re-stamps).
     pub server_changes: Vec<Change>,
     /// Pushed fields that lost.
     pub conflicts: Vec<Conflict>,
@@ -100,9 +116,27 @@ pub struct PushOutcome {
     pub ingested: usize,
 }
 
+/// A change notification crossing server instances (PostgreSQL `NOTIFY`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FeedNotice {
+    /// The instance that committed the push (it told its own sockets).
+    pub origin: u64,
+    /// The app.
+    pub app: String,
+    /// The user.
+    pub user: String,
+    /// The pushing client, whose sockets are not told.
+    pub client: String,
+    /// The tables that changed.
+    pub tables: Vec<String>,
+}
+
+/// `NOTIFY` payloads must stay under 8,000 bytes.
+const MAX_NOTICE_TABLES: usize = 50;
+
 /// The database.
 pub enum Store {
-    /// A SQLite file: one writer connection (writes are serial in SQLite
+    /// A SQLite file: one writer connection (SQLite writes one at a time
     /// anyway; one connection avoids lock contention), several readers.
     Sqlite {
         /// The writer.
@@ -110,16 +144,12 @@ pub enum Store {
         /// The readers.
         reader: SqlitePool,
     },
+    /// PostgreSQL, possibly shared by several server instances.
+    Postgres {
+        /// The pool.
+        pool: PgPool,
+    },
 }
-
-const CHANGED_SINCE_SEQ: &str = "SELECT table_name, record_key, seq FROM fs_records \
-    WHERE app_id = ? AND user_id = ? AND seq > ? ORDER BY seq LIMIT ?";
-const CHANGED_SINCE_TIME: &str = "SELECT table_name, record_key, seq FROM fs_records \
-    WHERE app_id = ? AND user_id = ? AND modified_at > ? ORDER BY seq LIMIT ?";
-const PAGE_SINCE_SEQ: &str = "SELECT record_key, state, seq FROM fs_records \
-    WHERE app_id = ? AND user_id = ? AND table_name = ? AND seq > ? ORDER BY seq LIMIT ?";
-const PAGE_SINCE_TIME: &str = "SELECT record_key, state, seq FROM fs_records \
-    WHERE app_id = ? AND user_id = ? AND table_name = ? AND modified_at > ? ORDER BY seq LIMIT ?";
 
 /// Most server changes returned by a push (the rest come by pulling).
 const PUSH_SERVER_CHANGES: i64 = 1000;
@@ -136,66 +166,363 @@ const SQLITE_SCHEMA: &[&str] = &[
     "INSERT INTO fs_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
 ];
 
-impl Store {
-    /// Connects to `url` (a SQLite URL or file path) and runs migrations.
-    pub async fn connect(url: &str) -> Result<Store, AppError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(AppError::Internal(
-                "PostgreSQL support is not built into this version yet; use a SQLite DATABASE_URL"
-                    .into(),
-            ));
+const POSTGRES_SCHEMA: &[&str] = &[
+    // Instances starting together must not race on CREATE.
+    "SELECT pg_advisory_xact_lock(7347230155)",
+    "CREATE TABLE IF NOT EXISTS fs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS fs_feeds (app_id TEXT NOT NULL, user_id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (app_id, user_id))",
+    "CREATE TABLE IF NOT EXISTS fs_records (
+        app_id TEXT NOT NULL, user_id TEXT NOT NULL, table_name TEXT NOT NULL, record_key TEXT NOT NULL,
+        state TEXT NOT NULL, seq BIGINT NOT NULL, client_id TEXT NOT NULL, modified_at BIGINT NOT NULL,
+        PRIMARY KEY (app_id, user_id, table_name, record_key))",
+    "CREATE INDEX IF NOT EXISTS fs_records_table_feed ON fs_records (app_id, user_id, table_name, seq)",
+    "CREATE INDEX IF NOT EXISTS fs_records_feed ON fs_records (app_id, user_id, seq)",
+    "INSERT INTO fs_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
+];
+
+// Shared SQL: `$N` placeholders, in order of first use, read by both drivers.
+const CHANGED_SINCE_SEQ: &str = "SELECT table_name, record_key, seq FROM fs_records \
+    WHERE app_id = $1 AND user_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
+const CHANGED_SINCE_TIME: &str = "SELECT table_name, record_key, seq FROM fs_records \
+    WHERE app_id = $1 AND user_id = $2 AND modified_at > $3 ORDER BY seq LIMIT $4";
+const PAGE_SINCE_SEQ: &str = "SELECT record_key, state, seq FROM fs_records \
+    WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND seq > $4 ORDER BY seq LIMIT $5";
+const PAGE_SINCE_TIME: &str = "SELECT record_key, state, seq FROM fs_records \
+    WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND modified_at > $4 ORDER BY seq LIMIT $5";
+const LOAD: &str = "SELECT state FROM fs_records \
+    WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND record_key = $4";
+const ALLOCATE: &str = "INSERT INTO fs_feeds (app_id, user_id, seq) VALUES ($1, $2, $3) \
+    ON CONFLICT (app_id, user_id) DO UPDATE SET seq = fs_feeds.seq + excluded.seq RETURNING seq";
+const UPSERT: &str = "INSERT INTO fs_records \
+    (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+    ON CONFLICT (app_id, user_id, table_name, record_key) DO UPDATE SET \
+    state = excluded.state, seq = excluded.seq, client_id = excluded.client_id, modified_at = excluded.modified_at";
+const FEED_SEQ: &str = "SELECT seq FROM fs_feeds WHERE app_id = $1 AND user_id = $2";
+const SAVE_CLOCK: &str = "INSERT INTO fs_meta (key, value) VALUES ('clock', $1) \
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const LOAD_CLOCK: &str = "SELECT value FROM fs_meta WHERE key = 'clock'";
+const PG_LOCK_FEED_INSERT: &str = "INSERT INTO fs_feeds (app_id, user_id, seq) VALUES ($1, $2, 0) \
+    ON CONFLICT (app_id, user_id) DO NOTHING";
+const PG_LOCK_FEED: &str = "SELECT seq FROM fs_feeds WHERE app_id = $1 AND user_id = $2 FOR UPDATE";
+const PG_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+const PG_NOTIFY: &str = "SELECT pg_notify('fieldsync', $1)";
+
+/// One transaction's feed operations; the push and pull logic is written
+/// once over this, for both databases.
+trait FeedTx {
+    /// Takes the feed's lock for the rest of the transaction.
+    async fn lock_feed(&mut self, app: &str, user: &str) -> Result<(), sqlx::Error>;
+    /// Makes the rest of a read transaction one snapshot.
+    async fn snapshot(&mut self) -> Result<(), sqlx::Error>;
+    async fn changed_since(
+        &mut self,
+        app: &str,
+        user: &str,
+        since: Since,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, sqlx::Error>;
+    async fn page(
+        &mut self,
+        app: &str,
+        user: &str,
+        table: &str,
+        since: Since,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, sqlx::Error>;
+    async fn load(
+        &mut self,
+        app: &str,
+        user: &str,
+        table: &str,
+        key: &str,
+    ) -> Result<Option<String>, sqlx::Error>;
+    async fn allocate(&mut self, app: &str, user: &str, n: i64) -> Result<i64, sqlx::Error>;
+    #[allow(clippy::too_many_arguments)]
+    async fn upsert(
+        &mut self,
+        app: &str,
+        user: &str,
+        table: &str,
+        key: &str,
+        state: &str,
+        seq: i64,
+        client: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
+    async fn feed_seq(&mut self, app: &str, user: &str) -> Result<Option<i64>, sqlx::Error>;
+    async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error>;
+    /// Announces a committed push to other instances.
+    async fn notify(&mut self, notice: &FeedNotice) -> Result<(), sqlx::Error>;
+}
+
+macro_rules! feed_tx {
+    ($db:ty, lock = |$lt:ident, $la:ident, $lu:ident| $lock:block, snapshot = |$st:ident| $snap:block, notify = |$nt:ident, $nn:ident| $notify:block) => {
+        impl FeedTx for Transaction<'_, $db> {
+            async fn lock_feed(&mut self, app: &str, user: &str) -> Result<(), sqlx::Error> {
+                let ($lt, $la, $lu) = (self, app, user);
+                $lock
+            }
+            async fn snapshot(&mut self) -> Result<(), sqlx::Error> {
+                let $st = self;
+                $snap
+            }
+            async fn changed_since(
+                &mut self,
+                app: &str,
+                user: &str,
+                since: Since,
+                limit: i64,
+            ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+                let (bound, by_time) = since.bound();
+                let sql = if by_time {
+                    CHANGED_SINCE_TIME
+                } else {
+                    CHANGED_SINCE_SEQ
+                };
+                let rows = sqlx::query(sql)
+                    .bind(app)
+                    .bind(user)
+                    .bind(bound)
+                    .bind(limit)
+                    .fetch_all(&mut **self)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect())
+            }
+            async fn page(
+                &mut self,
+                app: &str,
+                user: &str,
+                table: &str,
+                since: Since,
+                limit: i64,
+            ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+                let (bound, by_time) = since.bound();
+                let sql = if by_time {
+                    PAGE_SINCE_TIME
+                } else {
+                    PAGE_SINCE_SEQ
+                };
+                let rows = sqlx::query(sql)
+                    .bind(app)
+                    .bind(user)
+                    .bind(table)
+                    .bind(bound)
+                    .bind(limit)
+                    .fetch_all(&mut **self)
+                    .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect())
+            }
+            async fn load(
+                &mut self,
+                app: &str,
+                user: &str,
+                table: &str,
+                key: &str,
+            ) -> Result<Option<String>, sqlx::Error> {
+                let row = sqlx::query(LOAD)
+                    .bind(app)
+                    .bind(user)
+                    .bind(table)
+                    .bind(key)
+                    .fetch_optional(&mut **self)
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            }
+            async fn allocate(
+                &mut self,
+                app: &str,
+                user: &str,
+                n: i64,
+            ) -> Result<i64, sqlx::Error> {
+                let row = sqlx::query(ALLOCATE)
+                    .bind(app)
+                    .bind(user)
+                    .bind(n)
+                    .fetch_one(&mut **self)
+                    .await?;
+                Ok(row.get(0))
+            }
+            async fn upsert(
+                &mut self,
+                app: &str,
+                user: &str,
+                table: &str,
+                key: &str,
+                state: &str,
+                seq: i64,
+                client: &str,
+                now: i64,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(UPSERT)
+                    .bind(app)
+                    .bind(user)
+                    .bind(table)
+                    .bind(key)
+                    .bind(state)
+                    .bind(seq)
+                    .bind(client)
+                    .bind(now)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+            async fn feed_seq(
+                &mut self,
+                app: &str,
+                user: &str,
+            ) -> Result<Option<i64>, sqlx::Error> {
+                let row = sqlx::query(FEED_SEQ)
+                    .bind(app)
+                    .bind(user)
+                    .fetch_optional(&mut **self)
+                    .await?;
+                Ok(row.map(|r| r.get(0)))
+            }
+            async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error> {
+                sqlx::query(SAVE_CLOCK)
+                    .bind(clock)
+                    .execute(&mut **self)
+                    .await?;
+                Ok(())
+            }
+            async fn notify(&mut self, notice: &FeedNotice) -> Result<(), sqlx::Error> {
+                let ($nt, $nn) = (self, notice);
+                $notify
+            }
         }
-        let url = if url.starts_with("sqlite:") {
-            url.to_owned()
+    };
+}
+
+// SQLite: the single writer connection already serialises pushes, and a
+// read transaction is a snapshot; notifications stay in this process.
+feed_tx!(
+    Sqlite,
+    lock = |_tx, _app, _user| { Ok(()) },
+    snapshot = |_tx| { Ok(()) },
+    notify = |_tx, _notice| { Ok(()) }
+);
+
+feed_tx!(
+    Postgres,
+    lock = |tx, app, user| {
+        sqlx::query(PG_LOCK_FEED_INSERT)
+            .bind(app)
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(PG_LOCK_FEED)
+            .bind(app)
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    },
+    snapshot = |tx| {
+        sqlx::query(PG_SNAPSHOT).execute(&mut **tx).await?;
+        Ok(())
+    },
+    notify = |tx, notice| {
+        let payload = serde_json::to_string(notice).unwrap_or_default();
+        sqlx::query(PG_NOTIFY)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+);
+
+impl Store {
+    /// Connects to `url` and runs migrations: `postgres://…`, or a SQLite
+    /// URL or file path (created if missing).
+    pub async fn connect(url: &str) -> Result<Store, AppError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).map_err(|e| {
+                AppError::Internal(format!("DATABASE_URL is not a PostgreSQL URL: {e}"))
+            })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Store::Postgres { pool }
         } else {
-            format!("sqlite://{url}")
+            let url = if url.starts_with("sqlite:") {
+                url.to_owned()
+            } else {
+                format!("sqlite://{url}")
+            };
+            let options = SqliteConnectOptions::from_str(&url)
+                .map_err(|e| {
+                    AppError::Internal(format!("DATABASE_URL {url:?} is not a SQLite URL: {e}"))
+                })?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Every acknowledged push is on disk: clients delete their
+                // copy of a change once the server acknowledged it.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await?;
+            Store::Sqlite { writer, reader }
         };
-        let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| {
-                AppError::Internal(format!("DATABASE_URL {url:?} is not a SQLite URL: {e}"))
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // Every acknowledged push is on disk: clients delete their copy
-            // of a change once the server acknowledged it.
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        let store = Store::Sqlite { writer, reader };
         store.migrate().await?;
         Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), AppError> {
-        let Store::Sqlite { writer, .. } = self;
-        let mut tx = writer.begin().await?;
-        for statement in SQLITE_SCHEMA {
-            sqlx::query(*statement).execute(&mut *tx).await?;
+        match self {
+            Store::Sqlite { writer, .. } => {
+                let mut tx = writer.begin().await?;
+                for statement in SQLITE_SCHEMA {
+                    sqlx::query(*statement).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            Store::Postgres { pool } => {
+                let mut tx = pool.begin().await?;
+                for statement in POSTGRES_SCHEMA {
+                    sqlx::query(*statement).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
         }
-        tx.commit().await?;
         Ok(())
     }
 
     /// The server clock's last persisted stamp.
     pub async fn load_clock(&self) -> Result<Option<Timestamp>, AppError> {
-        let Store::Sqlite { reader, .. } = self;
-        let row = sqlx::query("SELECT value FROM fs_meta WHERE key = 'clock'")
-            .fetch_optional(reader)
-            .await?;
-        Ok(row.and_then(|r| Timestamp::parse(&r.get::<String, _>(0)).ok()))
+        let value: Option<String> = match self {
+            Store::Sqlite { reader, .. } => sqlx::query(LOAD_CLOCK)
+                .fetch_optional(reader)
+                .await?
+                .map(|r| r.get(0)),
+            Store::Postgres { pool } => sqlx::query(LOAD_CLOCK)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.get(0)),
+        };
+        Ok(value.and_then(|v| Timestamp::parse(&v).ok()))
     }
 
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<(), AppError> {
-        let Store::Sqlite { reader, .. } = self;
-        sqlx::query("SELECT 1").execute(reader).await?;
+        match self {
+            Store::Sqlite { reader, .. } => drop(sqlx::query("SELECT 1").execute(reader).await?),
+            Store::Postgres { pool } => drop(sqlx::query("SELECT 1").execute(pool).await?),
+        }
         Ok(())
     }
 
@@ -203,148 +530,42 @@ impl Store {
     pub fn kind(&self) -> &'static str {
         match self {
             Store::Sqlite { .. } => "sqlite",
+            Store::Postgres { .. } => "postgres",
         }
     }
 
-    /// Applies a validated push atomically.
+    /// The PostgreSQL pool, for the notification listener.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Store::Postgres { pool } => Some(pool),
+            Store::Sqlite { .. } => None,
+        }
+    }
+
+    /// Applies a validated push atomically. `origin` identifies this
+    /// instance in notices to the others.
     pub async fn push(
         &self,
         app: &str,
         user: &str,
         request: &PushRequest,
         clock: &Mutex<Clock>,
+        origin: u64,
     ) -> Result<PushOutcome, AppError> {
-        let since = Since::parse(request.since.as_ref().map(|c| c.0.as_str()))?;
-        let Store::Sqlite { writer, .. } = self;
-        let mut tx = writer.begin().await?;
-
-        // Records changed since `since` (before this push), for the response.
-        let others: Vec<(String, String, i64)> = match (since, request.since.is_some()) {
-            (_, false) => Vec::new(),
-            (since, true) => {
-                let (sql, bound) = match since {
-                    Since::Start => (CHANGED_SINCE_SEQ, 0),
-                    Since::Seq(s) => (CHANGED_SINCE_SEQ, s),
-                    Since::Time(ms) => (CHANGED_SINCE_TIME, ms),
-                };
-                sqlx::query(sql)
-                    .bind(app)
-                    .bind(user)
-                    .bind(bound)
-                    .bind(PUSH_SERVER_CHANGES + 1)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect()
+        match self {
+            Store::Sqlite { writer, .. } => {
+                let mut tx = writer.begin().await?;
+                let out = push_in(&mut tx, app, user, request, clock, origin).await?;
+                tx.commit().await?;
+                Ok(out)
             }
-        };
-        let truncated = others.len() as i64 > PUSH_SERVER_CHANGES;
-
-        // Merge every change into its record, in order.
-        let mut records: BTreeMap<(String, String), (StoredRecord, RecordKey, bool)> =
-            BTreeMap::new();
-        let mut out = PushOutcome::default();
-        let mut differs: BTreeSet<(String, String)> = BTreeSet::new();
-        for change in &request.changes {
-            let id = (change.table.clone(), change.id.canonical());
-            if !records.contains_key(&id) {
-                let stored = load(&mut tx, app, user, &id.0, &id.1).await?;
-                records.insert(id.clone(), (stored, change.id.clone(), false));
-            }
-            let (stored, key, changed) = records.get_mut(&id).expect("just inserted");
-            let result = {
-                let mut clock = clock
-                    .lock()
-                    .map_err(|_| AppError::Internal("clock lock poisoned".into()))?;
-                ingest(stored, change, &mut clock, wall_ms())
-            };
-            if result.changed {
-                *changed = true;
-                out.ingested += 1;
-            }
-            if result.restamped || !result.conflicts.is_empty() {
-                differs.insert(id.clone());
-            }
-            out.conflicts.extend(
-                result
-                    .conflicts
-                    .iter()
-                    .map(|loss| Conflict::from_loss(&change.table, key, loss)),
-            );
-        }
-
-        // Feed positions for the changed records, under the feed row's lock.
-        let changed: Vec<&(String, String)> = records
-            .iter()
-            .filter(|(_, r)| r.2)
-            .map(|(id, _)| id)
-            .collect();
-        let last_seq = allocate(&mut tx, app, user, changed.len() as i64).await?;
-        let now = wall_ms() as i64;
-        let mut seq = last_seq - changed.len() as i64;
-        for id in &changed {
-            seq += 1;
-            let (stored, _, _) = &records[*id];
-            sqlx::query(
-                "INSERT INTO fs_records (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (app_id, user_id, table_name, record_key)
-                 DO UPDATE SET state = excluded.state, seq = excluded.seq, client_id = excluded.client_id, modified_at = excluded.modified_at",
-            )
-            .bind(app)
-            .bind(user)
-            .bind(&id.0)
-            .bind(&id.1)
-            .bind(stored.to_json())
-            .bind(seq)
-            .bind(&request.client_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if !changed.is_empty() {
-            let clock_value = clock
-                .lock()
-                .map(|c| c.last().to_string())
-                .unwrap_or_default();
-            sqlx::query("INSERT INTO fs_meta (key, value) VALUES ('clock', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .bind(clock_value)
-                .execute(&mut *tx)
-                .await?;
-        }
-
-        // The response: others' changes (in their current state, which for a
-        // record this push touched includes the push), then pushed records
-        // whose stored state is not what the client sent.
-        let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
-        let delivered: Vec<&(String, String, i64)> =
-            others.iter().take(PUSH_SERVER_CHANGES as usize).collect();
-        for (table, key, _) in &delivered {
-            let id = (table.clone(), key.clone());
-            let stored = match records.get(&id) {
-                Some((stored, _, _)) => stored.clone(),
-                None => load(&mut tx, app, user, table, key).await?,
-            };
-            if let Some(change) = stored.to_change(table, &parse_key(key)?) {
-                out.server_changes.push(change);
-            }
-            listed.insert(id);
-        }
-        for id in differs.difference(&listed) {
-            let (stored, key, _) = &records[id];
-            if let Some(change) = stored.to_change(&id.0, key) {
-                out.server_changes.push(change);
+            Store::Postgres { pool } => {
+                let mut tx = pool.begin().await?;
+                let out = push_in(&mut tx, app, user, request, clock, origin).await?;
+                tx.commit().await?;
+                Ok(out)
             }
         }
-        out.synced_until = match delivered.last() {
-            Some((_, _, seq)) if truncated => cursor(*seq),
-            _ => cursor(last_seq),
-        };
-        let tables: BTreeSet<String> = changed.iter().map(|id| id.0.clone()).collect();
-        out.changed_tables = tables.into_iter().collect();
-        tx.commit().await?;
-        Ok(out)
     }
 
     /// One page of a table's changes after `since`.
@@ -356,102 +577,207 @@ impl Store {
         since: Since,
         limit: u32,
     ) -> Result<PullResponse, AppError> {
-        let Store::Sqlite { reader, .. } = self;
-        // One read transaction: the rows and the feed position are one
-        // snapshot, so the cursor returned covers exactly what was read.
-        let mut tx = reader.begin().await?;
-        let (sql, bound) = match since {
-            Since::Start => (PAGE_SINCE_SEQ, 0),
-            Since::Seq(s) => (PAGE_SINCE_SEQ, s),
-            Since::Time(ms) => (PAGE_SINCE_TIME, ms),
-        };
-        let rows = sqlx::query(sql)
-            .bind(app)
-            .bind(user)
-            .bind(table)
-            .bind(bound)
-            .bind(i64::from(limit) + 1)
-            .fetch_all(&mut *tx)
-            .await?;
-        let has_more = rows.len() > limit as usize;
-        let mut server_changes = Vec::with_capacity(rows.len().min(limit as usize));
-        let mut last = None;
-        for row in rows.iter().take(limit as usize) {
-            let key: String = row.get(0);
-            let stored = StoredRecord::from_json(row.get::<&str, _>(1))
-                .map_err(|e| AppError::Internal(format!("stored record {table}/{key}: {e}")))?;
-            if let Some(change) = stored.to_change(table, &parse_key(&key)?) {
-                server_changes.push(change);
+        match self {
+            Store::Sqlite { reader, .. } => {
+                let mut tx = reader.begin().await?;
+                let out = pull_in(&mut tx, app, user, table, since, limit).await?;
+                tx.commit().await?;
+                Ok(out)
             }
-            last = Some(row.get::<i64, _>(2));
+            Store::Postgres { pool } => {
+                let mut tx = pool.begin().await?;
+                let out = pull_in(&mut tx, app, user, table, since, limit).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
         }
-        let synced_until = match last {
-            Some(seq) if has_more => cursor(seq),
-            _ => {
-                let feed: Option<i64> =
-                    sqlx::query("SELECT seq FROM fs_feeds WHERE app_id = ? AND user_id = ?")
-                        .bind(app)
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.get(0));
-                let floor = match since {
-                    Since::Seq(s) => s,
-                    _ => 0,
-                };
-                cursor(feed.unwrap_or(0).max(last.unwrap_or(0)).max(floor))
-            }
-        };
-        tx.commit().await?;
-        Ok(PullResponse {
-            server_changes,
-            synced_until,
-            has_more,
-        })
     }
 }
 
 async fn load(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut impl FeedTx,
     app: &str,
     user: &str,
     table: &str,
     key: &str,
 ) -> Result<StoredRecord, AppError> {
-    let row = sqlx::query(
-        "SELECT state FROM fs_records WHERE app_id = ? AND user_id = ? AND table_name = ? AND record_key = ?",
-    )
-    .bind(app)
-    .bind(user)
-    .bind(table)
-    .bind(key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    match row {
+    match tx.load(app, user, table, key).await? {
         None => Ok(StoredRecord::default()),
-        Some(row) => StoredRecord::from_json(row.get::<&str, _>(0))
+        Some(json) => StoredRecord::from_json(&json)
             .map_err(|e| AppError::Internal(format!("stored record {table}/{key}: {e}"))),
     }
 }
 
-/// Takes `n` feed positions; returns the last one (the current one if 0).
-async fn allocate(
-    tx: &mut Transaction<'_, Sqlite>,
+async fn push_in(
+    tx: &mut impl FeedTx,
     app: &str,
     user: &str,
-    n: i64,
-) -> Result<i64, AppError> {
-    let row = sqlx::query(
-        "INSERT INTO fs_feeds (app_id, user_id, seq) VALUES (?, ?, ?)
-         ON CONFLICT (app_id, user_id) DO UPDATE SET seq = seq + excluded.seq
-         RETURNING seq",
-    )
-    .bind(app)
-    .bind(user)
-    .bind(n)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.get(0))
+    request: &PushRequest,
+    clock: &Mutex<Clock>,
+    origin: u64,
+) -> Result<PushOutcome, AppError> {
+    let since = Since::parse(request.since.as_ref().map(|c| c.0.as_str()))?;
+    tx.lock_feed(app, user).await?;
+
+    // Records changed since `since` (before this push), for the response.
+    let others = if request.since.is_some() {
+        tx.changed_since(app, user, since, PUSH_SERVER_CHANGES + 1)
+            .await?
+    } else {
+        Vec::new()
+    };
+    let truncated = others.len() as i64 > PUSH_SERVER_CHANGES;
+
+    // Merge every change into its record, in order.
+    let mut records: BTreeMap<(String, String), (StoredRecord, RecordKey, bool)> = BTreeMap::new();
+    let mut out = PushOutcome::default();
+    let mut differs: BTreeSet<(String, String)> = BTreeSet::new();
+    for change in &request.changes {
+        let id = (change.table.clone(), change.id.canonical());
+        if !records.contains_key(&id) {
+            let stored = load(tx, app, user, &id.0, &id.1).await?;
+            records.insert(id.clone(), (stored, change.id.clone(), false));
+        }
+        let (stored, key, changed) = records.get_mut(&id).expect("just inserted");
+        let result = {
+            let mut clock = clock
+                .lock()
+                .map_err(|_| AppError::Internal("clock lock poisoned".into()))?;
+            ingest(stored, change, &mut clock, wall_ms())
+        };
+        if result.changed {
+            *changed = true;
+            out.ingested += 1;
+        }
+        if result.restamped || !result.conflicts.is_empty() {
+            differs.insert(id.clone());
+        }
+        out.conflicts.extend(
+            result
+                .conflicts
+                .iter()
+                .map(|loss| Conflict::from_loss(&change.table, key, loss)),
+        );
+    }
+
+    // Feed positions for the changed records, under the feed's lock.
+    let changed: Vec<&(String, String)> = records
+        .iter()
+        .filter(|(_, r)| r.2)
+        .map(|(id, _)| id)
+        .collect();
+    let last_seq = tx.allocate(app, user, changed.len() as i64).await?;
+    let now = wall_ms() as i64;
+    let mut seq = last_seq - changed.len() as i64;
+    for id in &changed {
+        seq += 1;
+        let state = records[*id].0.to_json();
+        tx.upsert(
+            app,
+            user,
+            &id.0,
+            &id.1,
+            &state,
+            seq,
+            &request.client_id,
+            now,
+        )
+        .await?;
+    }
+    if !changed.is_empty() {
+        let clock_value = clock
+            .lock()
+            .map(|c| c.last().to_string())
+            .unwrap_or_default();
+        tx.save_clock(&clock_value).await?;
+    }
+
+    // The response: changes since `since` in their current state (for a
+    // record this push touched, that includes the push), then pushed records
+    // whose stored state is not what the client sent.
+    let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
+    let delivered = &others[..others.len().min(PUSH_SERVER_CHANGES as usize)];
+    for (table, key, _) in delivered {
+        let id = (table.clone(), key.clone());
+        let stored = match records.get(&id) {
+            Some((stored, _, _)) => stored.clone(),
+            None => load(tx, app, user, table, key).await?,
+        };
+        if let Some(change) = stored.to_change(table, &parse_key(key)?) {
+            out.server_changes.push(change);
+        }
+        listed.insert(id);
+    }
+    for id in differs.difference(&listed) {
+        let (stored, key, _) = &records[id];
+        if let Some(change) = stored.to_change(&id.0, key) {
+            out.server_changes.push(change);
+        }
+    }
+    out.synced_until = match delivered.last() {
+        Some((_, _, seq)) if truncated => cursor(*seq),
+        _ => cursor(last_seq),
+    };
+    let tables: BTreeSet<String> = changed.iter().map(|id| id.0.clone()).collect();
+    out.changed_tables = tables.into_iter().collect();
+    if !out.changed_tables.is_empty() {
+        let notice = FeedNotice {
+            origin,
+            app: app.to_owned(),
+            user: user.to_owned(),
+            client: request.client_id.chars().take(128).collect(),
+            tables: out
+                .changed_tables
+                .iter()
+                .take(MAX_NOTICE_TABLES)
+                .cloned()
+                .collect(),
+        };
+        tx.notify(&notice).await?;
+    }
+    Ok(out)
+}
+
+async fn pull_in(
+    tx: &mut impl FeedTx,
+    app: &str,
+    user: &str,
+    table: &str,
+    since: Since,
+    limit: u32,
+) -> Result<PullResponse, AppError> {
+    // One snapshot: the cursor returned covers exactly what was read.
+    tx.snapshot().await?;
+    let rows = tx
+        .page(app, user, table, since, i64::from(limit) + 1)
+        .await?;
+    let has_more = rows.len() > limit as usize;
+    let mut server_changes = Vec::with_capacity(rows.len().min(limit as usize));
+    let mut last = None;
+    for (key, state, seq) in rows.iter().take(limit as usize) {
+        let stored = StoredRecord::from_json(state)
+            .map_err(|e| AppError::Internal(format!("stored record {table}/{key}: {e}")))?;
+        if let Some(change) = stored.to_change(table, &parse_key(key)?) {
+            server_changes.push(change);
+        }
+        last = Some(*seq);
+    }
+    let synced_until = match last {
+        Some(seq) if has_more => cursor(seq),
+        _ => {
+            let feed = tx.feed_seq(app, user).await?.unwrap_or(0);
+            let floor = match since {
+                Since::Seq(s) => s,
+                _ => 0,
+            };
+            cursor(feed.max(last.unwrap_or(0)).max(floor))
+        }
+    };
+    Ok(PullResponse {
+        server_changes,
+        synced_until,
+        has_more,
+    })
 }
 
 fn parse_key(canonical: &str) -> Result<RecordKey, AppError> {
