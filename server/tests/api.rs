@@ -20,22 +20,74 @@ struct Server {
     db: std::path::PathBuf,
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test: a SQLite file, or a new PostgreSQL
+/// database on the server `scripts/with-postgres` started.
+async fn fresh_database(backend: Backend) -> String {
+    let unique = format!(
+        "fs_test_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    match backend {
+        Backend::Sqlite => std::env::temp_dir()
+            .join(format!("{unique}.sqlite"))
+            .display()
+            .to_string(),
+        Backend::Postgres => {
+            let admin = std::env::var("FIELDSYNC_TEST_POSTGRES_URL").expect(
+                "FIELDSYNC_TEST_POSTGRES_URL is not set: run the tests through scripts/test, or `scripts/with-postgres cargo test -p fieldsync-server`",
+            );
+            let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {unique}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let base = admin.rsplit_once('/').unwrap().0;
+            format!("{base}/{unique}")
+        }
+    }
+}
+
+/// Runs a scenario once per backend.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    )*};
+}
+
 impl Server {
-    async fn start() -> Server {
-        Server::start_with(|_| {}).await
+    async fn start(backend: Backend) -> Server {
+        Server::start_with(backend, |_| {}).await
     }
 
-    async fn start_with(tune: impl FnOnce(&mut Config)) -> Server {
-        let db = std::env::temp_dir().join(format!(
-            "fieldsync-test-{}-{}.sqlite",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
+    async fn start_with(backend: Backend, tune: impl FnOnce(&mut Config)) -> Server {
+        let db = fresh_database(backend).await;
+        Server::on(&db, tune).await
+    }
+
+    async fn on(database_url: &str, tune: impl FnOnce(&mut Config)) -> Server {
+        let db = std::path::PathBuf::from(database_url);
         let mut config = Config {
-            database_url: db.display().to_string(),
+            database_url: database_url.to_owned(),
             jwt_secret: Some("test-secret".into()),
             ws_auth_timeout: Duration::from_millis(500),
             ..Config::default()
@@ -123,7 +175,9 @@ impl Server {
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().unwrap();
-        let _ = std::fs::remove_file(&self.db);
+        if !self.db.starts_with("postgres") {
+            let _ = std::fs::remove_file(&self.db);
+        }
     }
 }
 
@@ -141,9 +195,8 @@ async fn next_json(ws: &mut Ws, wait: Duration) -> Option<Value> {
     }
 }
 
-#[tokio::test]
-async fn seed_001_flow() {
-    let s = Server::start().await;
+async fn seed_001_flow(backend: Backend) {
+    let s = Server::start(backend).await;
     let health: Value = s
         .http
         .get(format!("{}/health", s.base))
@@ -215,9 +268,8 @@ async fn seed_001_flow() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn field_level_lww_between_two_clients_reports_conflicts() {
-    let s = Server::start().await;
+async fn field_level_lww_between_two_clients_reports_conflicts(backend: Backend) {
+    let s = Server::start(backend).await;
     let upd = |client: &str, fields: Value| json!({"clientId": client, "changes": [{"table": "todos", "id": "t1", "op": "update", "fields": fields}]});
     s.push(
         "u",
@@ -259,9 +311,8 @@ async fn field_level_lww_between_two_clients_reports_conflicts() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn a_bad_batch_is_rejected_whole_and_writes_nothing() {
-    let s = Server::start().await;
+async fn a_bad_batch_is_rejected_whole_and_writes_nothing(backend: Backend) {
+    let s = Server::start(backend).await;
     let (status, res) = s
         .push(
             "u",
@@ -283,9 +334,8 @@ async fn a_bad_batch_is_rejected_whole_and_writes_nothing() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn retrying_a_batch_changes_nothing() {
-    let s = Server::start().await;
+async fn retrying_a_batch_changes_nothing(backend: Backend) {
+    let s = Server::start(backend).await;
     let batch = json!({"clientId": "a", "changes": [
         {"table": "todos", "id": "t1", "op": "insert", "data": {"title": "x"}},
         {"table": "todos", "id": "t2", "op": "update", "fields": {
@@ -317,9 +367,8 @@ async fn retrying_a_batch_changes_nothing() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn users_are_isolated() {
-    let s = Server::start().await;
+async fn users_are_isolated(backend: Backend) {
+    let s = Server::start(backend).await;
     s.push("alice", json!({"clientId": "a", "changes": [{"table": "todos", "id": "secret", "op": "insert", "data": {"x": 1}}]}))
         .await;
     assert!(s.pull_all("bob", "todos", 10).await.is_empty());
@@ -334,9 +383,8 @@ async fn users_are_isolated() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn pulls_page_and_never_skip_a_change_committed_concurrently() {
-    let s = Arc::new(Server::start().await);
+async fn pulls_page_and_never_skip_a_change_committed_concurrently(backend: Backend) {
+    let s = Arc::new(Server::start(backend).await);
     const WRITERS: usize = 4;
     const PER_WRITER: usize = 50;
     let mut writers = Vec::new();
@@ -386,9 +434,8 @@ async fn pulls_page_and_never_skip_a_change_committed_concurrently() {
     Arc::try_unwrap(s).ok().unwrap().stop().await;
 }
 
-#[tokio::test]
-async fn bad_inputs_get_the_spec_error_shape() {
-    let s = Server::start().await;
+async fn bad_inputs_get_the_spec_error_shape(backend: Backend) {
+    let s = Server::start(backend).await;
     let raw = |body: &'static str| {
         s.http
             .post(format!("{}/sync/todo", s.base))
@@ -509,9 +556,8 @@ fn expired_token_with_secret_ok(secret: &str) -> String {
     token_with(secret, now() + 3600)
 }
 
-#[tokio::test]
-async fn websocket_auth_notifications_ping_and_limits() {
-    let s = Server::start_with(|c| c.max_sockets_per_user = 3).await;
+async fn websocket_auth_notifications_ping_and_limits(backend: Backend) {
+    let s = Server::start_with(backend, |c| c.max_sockets_per_user = 3).await;
     let alice = s.token("alice");
     let mut a1 = s.ws(&alice, "tab-1").await;
     let mut a2 = s.ws(&alice, "tab-2").await;
@@ -599,9 +645,8 @@ async fn websocket_auth_notifications_ping_and_limits() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn metrics_count_requests_and_changes() {
-    let s = Server::start().await;
+async fn metrics_count_requests_and_changes(backend: Backend) {
+    let s = Server::start(backend).await;
     s.push("u", json!({"clientId": "a", "changes": [{"table": "todos", "id": "1", "op": "insert", "data": {"x": 1}}]}))
         .await;
     s.pull("u", "collection=todos").await;
@@ -621,9 +666,8 @@ async fn metrics_count_requests_and_changes() {
     s.stop().await;
 }
 
-#[tokio::test]
-async fn dev_mode_mints_tokens_and_is_off_by_default() {
-    let off = Server::start().await;
+async fn dev_mode_mints_tokens_and_is_off_by_default(backend: Backend) {
+    let off = Server::start(backend).await;
     let res = off
         .http
         .post(format!("{}/dev/token", off.base))
@@ -633,7 +677,7 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
         .unwrap();
     assert_eq!(res.status(), 404);
     off.stop().await;
-    let dev = Server::start_with(|c| {
+    let dev = Server::start_with(backend, |c| {
         c.dev_mode = true;
         c.jwt_secret = None;
     })
@@ -660,10 +704,9 @@ async fn dev_mode_mints_tokens_and_is_off_by_default() {
     dev.stop().await;
 }
 
-#[tokio::test]
-async fn shutdown_finishes_a_push_in_flight() {
+async fn shutdown_finishes_a_push_in_flight(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = Server::start().await;
+    let mut s = Server::start(backend).await;
     let changes: Vec<Value> = (0..5000)
         .map(|i| json!({"table": "todos", "id": format!("r{i}"), "op": "insert", "data": {"i": i}}))
         .collect();
@@ -690,7 +733,80 @@ async fn shutdown_finishes_a_push_in_flight() {
     s.task.take().unwrap().await.unwrap().unwrap();
     // Everything committed: a new server on the same file sees it.
     let db = s.db.clone();
-    let again = Server::start_with(|c| c.database_url = db.display().to_string()).await;
+    let again = Server::on(&db.display().to_string(), |_| {}).await;
     assert_eq!(again.pull_all("u", "todos", 1000).await.len(), 5000);
     again.stop().await;
 }
+
+async fn concurrent_pushes_to_one_record_lose_no_field(backend: Backend) {
+    const PUSHES: usize = 60;
+    let s = Arc::new(Server::start(backend).await);
+    let stamp = fieldsync_core::Timestamp::new(now() * 1000, 0).to_string();
+    // Everyone starts together, and each transaction is long enough (30
+    // more records) for unguarded transactions to overlap.
+    let start = Arc::new(tokio::sync::Barrier::new(PUSHES));
+    let mut tasks = Vec::new();
+    for i in 0..PUSHES {
+        let (s, stamp, start) = (s.clone(), stamp.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut changes = vec![json!({"table": "todos", "id": "shared", "op": "update",
+                "fields": {format!("f{i}"): {"value": i, "updatedAt": stamp}}})];
+            changes.extend((0..30).map(|j| json!({"table": "todos", "id": format!("p{i}-{j}"), "op": "insert", "data": {"j": j}})));
+            start.wait().await;
+            let (status, res) = s.push("u", json!({"clientId": format!("c{i}"), "changes": changes})).await;
+            assert_eq!(status, 200, "{res}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = s.pull_all("u", "todos", 5000).await;
+    let shared = all.iter().find(|c| c["id"] == "shared").unwrap();
+    assert_eq!(
+        shared["fields"].as_object().unwrap().len(),
+        PUSHES,
+        "every concurrent field write survived"
+    );
+    Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
+/// Two server instances on one PostgreSQL database behave as one: a push
+/// to one reaches WebSockets held by the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn notifications_cross_instances_on_postgres() {
+    let db = fresh_database(Backend::Postgres).await;
+    let a = Server::on(&db, |_| {}).await;
+    let b = Server::on(&db, |_| {}).await;
+    let mut on_b = b.ws(&b.token("alice"), "tab-b").await;
+    assert_eq!(
+        next_json(&mut on_b, Duration::from_secs(2)).await.unwrap()["type"],
+        "auth-ok"
+    );
+    let (status, _) = a
+        .push("alice", json!({"clientId": "tab-a", "changes": [{"table": "todos", "id": "t", "op": "insert", "data": {"x": 1}}]}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        next_json(&mut on_b, Duration::from_secs(5)).await.unwrap(),
+        json!({"type": "sync-available", "tables": ["todos"]})
+    );
+    // And b serves what a stored.
+    assert_eq!(b.pull_all("alice", "todos", 10).await.len(), 1);
+    a.stop().await;
+    b.stop().await;
+}
+
+on_both_databases!(
+    concurrent_pushes_to_one_record_lose_no_field,
+    seed_001_flow,
+    field_level_lww_between_two_clients_reports_conflicts,
+    a_bad_batch_is_rejected_whole_and_writes_nothing,
+    retrying_a_batch_changes_nothing,
+    users_are_isolated,
+    pulls_page_and_never_skip_a_change_committed_concurrently,
+    bad_inputs_get_the_spec_error_shape,
+    websocket_auth_notifications_ping_and_limits,
+    metrics_count_requests_and_changes,
+    dev_mode_mints_tokens_and_is_off_by_default,
+    shutdown_finishes_a_push_in_flight,
+);
