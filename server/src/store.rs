@@ -520,8 +520,12 @@ impl Store {
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<(), AppError> {
         match self {
-            Store::Sqlite { reader, .. } => drop(sqlx::query("SELECT 1").execute(reader).await?),
-            Store::Postgres { pool } => drop(sqlx::query("SELECT 1").execute(pool).await?),
+            Store::Sqlite { reader, .. } => {
+                sqlx::query("SELECT 1").execute(reader).await?;
+            }
+            Store::Postgres { pool } => {
+                sqlx::query("SELECT 1").execute(pool).await?;
+            }
         }
         Ok(())
     }
