@@ -52,6 +52,8 @@ pub struct AppState {
 impl AppState {
     /// Connects the database (running migrations) and builds the state.
     pub async fn new(config: Config) -> Result<Arc<AppState>, AppError> {
+        // rustls (JWKS over https) uses ring; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = store::Store::connect(&config.database_url).await?;
         let mut clock = Clock::new().with_max_drift_ms(config.max_clock_drift_ms);
         if let Some(last) = store.load_clock().await? {
@@ -76,6 +78,7 @@ impl AppState {
             clock: Mutex::new(clock),
             instance: instance_id(),
         });
+        state.auth.prefetch().await;
         if let Some(pool) = state.store.postgres() {
             let listener = sqlx::postgres::PgListener::connect_with(pool).await?;
             tokio::spawn(relay_notices(Arc::downgrade(&state), listener));

@@ -54,11 +54,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-fn user_of(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
+async fn user_of(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    state.auth.verify_header(header)
+    state.auth.verify_header(header).await
 }
 
 fn check_app_id(app_id: &str) -> Result<(), AppError> {
@@ -96,7 +96,7 @@ async fn push(
     let started = Instant::now();
     let result = async {
         check_app_id(&app_id)?;
-        let user = user_of(&state, &headers)?;
+        let user = user_of(&state, &headers).await?;
         let body = body.map_err(|rejection| match rejection {
             BytesRejection::FailedToBufferBody(_) => {
                 AppError::PayloadTooLarge(state.config.max_body_bytes)
@@ -145,7 +145,7 @@ async fn pull(
     let started = Instant::now();
     let result = async {
         check_app_id(&app_id)?;
-        let user = user_of(&state, &headers)?;
+        let user = user_of(&state, &headers).await?;
         let Query(query) = query.map_err(|e| {
             AppError::bad_request(
                 "invalid_request",
@@ -262,7 +262,11 @@ async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocke
                 ),
                 Err(e) => Err(e.to_string()),
             };
-            match auth.map(|a| (state.auth.verify(&a.token), a.client_id)) {
+            let auth = match auth {
+                Ok(a) => Ok((state.auth.verify(&a.token).await, a.client_id)),
+                Err(e) => Err(e),
+            };
+            match auth {
                 Ok((Ok(user), client_id)) => (user, client_id),
                 Ok((Err(e), _)) => return reject(socket, &e.to_string()).await,
                 Err(message) => return reject(socket, &message).await,

@@ -810,3 +810,195 @@ on_both_databases!(
     dev_mode_mints_tokens_and_is_off_by_default,
     shutdown_finishes_a_push_in_flight,
 );
+
+/// A JWKS endpoint on loopback, counting fetches; its key set can change.
+struct JwksServer {
+    url: String,
+    fetches: Arc<std::sync::atomic::AtomicUsize>,
+    keys: Arc<std::sync::Mutex<Vec<jsonwebtoken::jwk::Jwk>>>,
+}
+
+async fn jwks_server() -> JwksServer {
+    use axum::{Json, Router, routing::get};
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let keys: Arc<std::sync::Mutex<Vec<jsonwebtoken::jwk::Jwk>>> = Arc::default();
+    let app = Router::new().route(
+        "/jwks.json",
+        get({
+            let (fetches, keys) = (fetches.clone(), keys.clone());
+            move || async move {
+                fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Json(jsonwebtoken::jwk::JwkSet {
+                    keys: keys.lock().unwrap().clone(),
+                })
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    JwksServer { url, fetches, keys }
+}
+
+/// A private key made by openssl, as a jsonwebtoken key and its public JWK.
+fn keypair(
+    kind: &str,
+    kid: &str,
+) -> (
+    jsonwebtoken::EncodingKey,
+    jsonwebtoken::Algorithm,
+    jsonwebtoken::jwk::Jwk,
+) {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let dir = std::env::temp_dir().join(format!("fieldsync-keys-{}-{kid}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = dir.join("key.pem");
+    let args: Vec<&str> = match kind {
+        "ed25519" => vec!["genpkey", "-algorithm", "ed25519"],
+        "p256" => vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        _ => vec![
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+    };
+    let status = std::process::Command::new("openssl")
+        .args(&args)
+        .arg("-out")
+        .arg(&pem)
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let bytes = std::fs::read(&pem).unwrap();
+    let (key, alg) = match kind {
+        "ed25519" => (EncodingKey::from_ed_pem(&bytes).unwrap(), Algorithm::EdDSA),
+        "p256" => (EncodingKey::from_ec_pem(&bytes).unwrap(), Algorithm::ES256),
+        _ => (EncodingKey::from_rsa_pem(&bytes).unwrap(), Algorithm::RS256),
+    };
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, alg).unwrap();
+    jwk.common.key_id = Some(kid.to_owned());
+    let _ = std::fs::remove_dir_all(&dir);
+    (key, alg, jwk)
+}
+
+fn signed(
+    key: &jsonwebtoken::EncodingKey,
+    alg: jsonwebtoken::Algorithm,
+    kid: &str,
+    claims: Value,
+) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, &claims, key).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jwks_tokens_eddsa_es256_rs256_with_rotation_and_rate_limited_refetch() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let idp = jwks_server().await;
+    let (ed, ed_alg, ed_jwk) = keypair("ed25519", "ed-1");
+    let (ec, ec_alg, ec_jwk) = keypair("p256", "ec-1");
+    let (rsa, rsa_alg, rsa_jwk) = keypair("rsa", "rsa-1");
+    idp.keys.lock().unwrap().extend([ed_jwk, ec_jwk]);
+    let url = idp.url.clone();
+    let s = Server::start_with(Backend::Sqlite, move |c| {
+        c.jwt_secret = None;
+        c.jwks_url = Some(url);
+        c.jwt_audience = Some("fieldsync".into());
+        c.jwt_issuer = Some("https://id.example".into());
+    })
+    .await;
+    assert_eq!(idp.fetches.load(SeqCst), 1, "fetched once at start-up");
+    let claims = |sub: &str| json!({"sub": sub, "exp": now() + 600, "aud": "fieldsync", "iss": "https://id.example"});
+    let pull = |token: String| {
+        let (http, base) = (s.http.clone(), s.base.clone());
+        async move {
+            let res = http
+                .get(format!("{base}/sync/todo/pull?collection=todos"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    assert_eq!(
+        pull(signed(&ed, ed_alg, "ed-1", claims("alice"))).await.0,
+        200,
+        "EdDSA"
+    );
+    assert_eq!(
+        pull(signed(&ec, ec_alg, "ec-1", claims("alice"))).await.0,
+        200,
+        "ES256"
+    );
+
+    // A rotated-in key is fetched when first seen…
+    idp.keys.lock().unwrap().push(rsa_jwk);
+    assert_eq!(
+        pull(signed(&rsa, rsa_alg, "rsa-1", claims("alice")))
+            .await
+            .0,
+        200,
+        "RS256 after rotation"
+    );
+    assert_eq!(
+        idp.fetches.load(SeqCst),
+        2,
+        "the unknown key id caused one refetch"
+    );
+    // …and forged key ids cannot make the server hammer the provider: no
+    // second refetch within 30 s.
+    for i in 0..5 {
+        let (status, body) =
+            pull(signed(&ed, ed_alg, &format!("forged-{i}"), claims("alice"))).await;
+        assert_eq!(status, 401);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not in the server's JWKS"),
+            "{body}"
+        );
+    }
+    assert_eq!(idp.fetches.load(SeqCst), 2, "at most one refetch per 30 s");
+
+    // Claims are checked: audience, issuer, expiry, and the key must match the alg.
+    let mut wrong_aud = claims("alice");
+    wrong_aud["aud"] = json!("someone-else");
+    let (status, body) = pull(signed(&ed, ed_alg, "ed-1", wrong_aud)).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("aud"),
+        "{body}"
+    );
+    let mut expired = claims("alice");
+    expired["exp"] = json!(now() - 3600);
+    assert_eq!(pull(signed(&ec, ec_alg, "ec-1", expired)).await.0, 401);
+    let (status, body) = pull(signed(&ec, ec_alg, "ed-1", claims("alice"))).await;
+    assert_eq!(status, 401, "an ES256 token naming the Ed25519 key");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("ed-1"),
+        "{body}"
+    );
+    // HS256 is refused when no secret is configured.
+    let (status, body) = pull(token_with("anything", now() + 600)).await;
+    assert_eq!(status, 401);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JWT_SECRET"),
+        "{body}"
+    );
+    s.stop().await;
+}
