@@ -44,7 +44,7 @@ pub struct AppState {
     /// Counters.
     pub metrics: metrics::Metrics,
     /// The server's hybrid logical clock.
-    pub clock: Mutex<Clock>,
+    pub clock: Arc<Mutex<Clock>>,
     /// This instance's id in notices to other instances.
     pub instance: u64,
 }
@@ -75,7 +75,7 @@ impl AppState {
             store,
             hub: hub::Hub::default(),
             metrics: metrics::Metrics::default(),
-            clock: Mutex::new(clock),
+            clock: Arc::new(Mutex::new(clock)),
             instance: instance_id(),
         });
         state.auth.prefetch().await;

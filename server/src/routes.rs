@@ -104,21 +104,19 @@ async fn push(
             other => AppError::bad_request("invalid_request", other.body_text()),
         })?;
         let request = PushRequest::parse(&body)?;
+        let client_id = request.client_id.clone();
         let outcome = state
             .store
-            .push(&app_id, &user, &request, &state.clock, state.instance)
+            .push(&app_id, &user, request, &state.clock, state.instance)
             .await?;
         state
             .metrics
             .changes_ingested
             .fetch_add(outcome.ingested as u64, Ordering::Relaxed);
         if !outcome.changed_tables.is_empty() {
-            let told = state.hub.notify(
-                &app_id,
-                &user,
-                &outcome.changed_tables,
-                Some(&request.client_id),
-            );
+            let told = state
+                .hub
+                .notify(&app_id, &user, &outcome.changed_tables, Some(&client_id));
             state
                 .metrics
                 .notifications

@@ -28,7 +28,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fieldsync_core::ingest::{StoredRecord, ingest};
@@ -40,7 +40,8 @@ use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Row, Transaction};
+use sqlx::{Acquire, Row, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AppError;
 
@@ -134,13 +135,30 @@ pub struct FeedNotice {
 /// `NOTIFY` payloads must stay under 8,000 bytes.
 const MAX_NOTICE_TABLES: usize = 50;
 
+/// One push waiting for the SQLite writer.
+pub struct PushJob {
+    app: String,
+    user: String,
+    request: PushRequest,
+    clock: Arc<Mutex<Clock>>,
+    origin: u64,
+    reply: oneshot::Sender<Result<PushOutcome, AppError>>,
+}
+
+/// Most pushes committed together.
+const MAX_GROUP: usize = 64;
+
 /// The database.
 pub enum Store {
-    /// A SQLite file: one writer connection (SQLite writes one at a time
-    /// anyway; one connection avoids lock contention), several readers.
+    /// A SQLite file: one writer task (SQLite writes one at a time anyway)
+    /// that commits every push queued at that moment in one transaction —
+    /// one fsync for many pushes, each in its own savepoint so a failing push
+    /// rolls back alone — and several reader connections.
     Sqlite {
-        /// The writer.
+        /// The writer's connection (migrations, then the writer task).
         writer: SqlitePool,
+        /// Pushes for the writer task.
+        jobs: mpsc::Sender<PushJob>,
         /// The readers.
         reader: SqlitePool,
     },
@@ -150,6 +168,9 @@ pub enum Store {
         pool: PgPool,
     },
 }
+
+/// Records read per query when a push loads its records.
+const LOAD_CHUNK: usize = 200;
 
 /// Most server changes returned by a push (the rest come by pulling).
 const PUSH_SERVER_CHANGES: i64 = 1000;
@@ -237,6 +258,13 @@ trait FeedTx {
         table: &str,
         key: &str,
     ) -> Result<Option<String>, sqlx::Error>;
+    /// The stored states of many records at once: `(table, key, state)`.
+    async fn load_many(
+        &mut self,
+        app: &str,
+        user: &str,
+        ids: &[(String, String)],
+    ) -> Result<Vec<(String, String, String)>, sqlx::Error>;
     async fn allocate(&mut self, app: &str, user: &str, n: i64) -> Result<i64, sqlx::Error>;
     #[allow(clippy::too_many_arguments)]
     async fn upsert(
@@ -334,6 +362,33 @@ macro_rules! feed_tx {
                     .fetch_optional(&mut **self)
                     .await?;
                 Ok(row.map(|r| r.get(0)))
+            }
+            async fn load_many(
+                &mut self,
+                app: &str,
+                user: &str,
+                ids: &[(String, String)],
+            ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+                let mut out = Vec::with_capacity(ids.len());
+                for chunk in ids.chunks(LOAD_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT table_name, record_key, state FROM fs_records WHERE app_id = ",
+                    );
+                    query.push_bind(app).push(" AND user_id = ").push_bind(user);
+                    query.push(" AND (table_name, record_key) IN (");
+                    let mut list = query.separated(", ");
+                    for (table, key) in chunk {
+                        list.push("(")
+                            .push_bind_unseparated(table)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(key)
+                            .push_unseparated(")");
+                    }
+                    query.push(")");
+                    let rows = query.build().fetch_all(&mut **self).await?;
+                    out.extend(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))));
+                }
+                Ok(out)
             }
             async fn allocate(
                 &mut self,
@@ -476,7 +531,13 @@ impl Store {
                 .max_connections(4)
                 .connect_with(options)
                 .await?;
-            Store::Sqlite { writer, reader }
+            let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
+            tokio::spawn(sqlite_writer(writer.clone(), queue));
+            Store::Sqlite {
+                writer,
+                jobs,
+                reader,
+            }
         };
         store.migrate().await?;
         Ok(store)
@@ -552,20 +613,28 @@ impl Store {
         &self,
         app: &str,
         user: &str,
-        request: &PushRequest,
-        clock: &Mutex<Clock>,
+        request: PushRequest,
+        clock: &Arc<Mutex<Clock>>,
         origin: u64,
     ) -> Result<PushOutcome, AppError> {
         match self {
-            Store::Sqlite { writer, .. } => {
-                let mut tx = writer.begin().await?;
-                let out = push_in(&mut tx, app, user, request, clock, origin).await?;
-                tx.commit().await?;
-                Ok(out)
+            Store::Sqlite { jobs, .. } => {
+                let (reply, answer) = oneshot::channel();
+                let job = PushJob {
+                    app: app.to_owned(),
+                    user: user.to_owned(),
+                    request,
+                    clock: clock.clone(),
+                    origin,
+                    reply,
+                };
+                let gone = || AppError::Internal("the SQLite writer stopped".into());
+                jobs.send(job).await.map_err(|_| gone())?;
+                answer.await.map_err(|_| gone())?
             }
             Store::Postgres { pool } => {
                 let mut tx = pool.begin().await?;
-                let out = push_in(&mut tx, app, user, request, clock, origin).await?;
+                let out = push_in(&mut tx, app, user, &request, clock, origin).await?;
                 tx.commit().await?;
                 Ok(out)
             }
@@ -596,6 +665,67 @@ impl Store {
             }
         }
     }
+}
+
+/// The SQLite writer: commits queued pushes in groups.
+async fn sqlite_writer(pool: SqlitePool, mut queue: mpsc::Receiver<PushJob>) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&pool, &group).await {
+            Ok(outcomes) => {
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!("a group of {} pushes failed to commit: {e}", group.len());
+                for job in group {
+                    let _ = job
+                        .reply
+                        .send(Err(AppError::Internal(format!("commit failed: {e}"))));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(
+    pool: &SqlitePool,
+    group: &[PushJob],
+) -> Result<Vec<Result<PushOutcome, AppError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        // A savepoint per push: one that fails leaves the others intact.
+        let mut savepoint = tx.begin().await?;
+        let outcome = push_in(
+            &mut savepoint,
+            &job.app,
+            &job.user,
+            &job.request,
+            &job.clock,
+            job.origin,
+        )
+        .await;
+        match outcome {
+            Ok(outcome) => {
+                savepoint.commit().await?;
+                outcomes.push(Ok(outcome));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 async fn load(
@@ -636,10 +766,29 @@ async fn push_in(
     let mut records: BTreeMap<(String, String), (StoredRecord, RecordKey, bool)> = BTreeMap::new();
     let mut out = PushOutcome::default();
     let mut differs: BTreeSet<(String, String)> = BTreeSet::new();
+    // Every touched record, read in a few queries.
+    let mut ids: Vec<(String, String)> = request
+        .changes
+        .iter()
+        .map(|c| (c.table.clone(), c.id.canonical()))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut stored_states: BTreeMap<(String, String), String> = tx
+        .load_many(app, user, &ids)
+        .await?
+        .into_iter()
+        .map(|(table, key, state)| ((table, key), state))
+        .collect();
     for change in &request.changes {
         let id = (change.table.clone(), change.id.canonical());
         if !records.contains_key(&id) {
-            let stored = load(tx, app, user, &id.0, &id.1).await?;
+            let stored = match stored_states.remove(&id) {
+                None => StoredRecord::default(),
+                Some(json) => StoredRecord::from_json(&json).map_err(|e| {
+                    AppError::Internal(format!("stored record {}/{}: {e}", id.0, id.1))
+                })?,
+            };
             records.insert(id.clone(), (stored, change.id.clone(), false));
         }
         let (stored, key, changed) = records.get_mut(&id).expect("just inserted");

@@ -770,6 +770,45 @@ async fn concurrent_pushes_to_one_record_lose_no_field(backend: Backend) {
     Arc::try_unwrap(s).ok().unwrap().stop().await;
 }
 
+async fn a_failing_push_does_not_affect_pushes_committed_with_it(backend: Backend) {
+    const PUSHES: usize = 40;
+    let s = Arc::new(Server::start(backend).await);
+    let start = Arc::new(tokio::sync::Barrier::new(PUSHES));
+    let mut tasks = Vec::new();
+    for i in 0..PUSHES {
+        let (s, start) = (s.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            // Every third push carries a cursor the server cannot read.
+            let since = if i % 3 == 0 { "yesterday" } else { "c0" };
+            start.wait().await;
+            let (status, _) = s
+                .push(
+                    "u",
+                    json!({"clientId": format!("c{i}"), "since": since, "changes": [
+                    {"table": "todos", "id": format!("r{i}"), "op": "insert", "data": {"i": i}}]}),
+                )
+                .await;
+            (i, status)
+        }));
+    }
+    let mut expected = std::collections::BTreeSet::new();
+    for t in tasks {
+        let (i, status) = t.await.unwrap();
+        assert_eq!(status, if i % 3 == 0 { 400 } else { 200 }, "push {i}");
+        if i % 3 != 0 {
+            expected.insert(format!("r{i}"));
+        }
+    }
+    let stored: std::collections::BTreeSet<String> = s
+        .pull_all("u", "todos", 100)
+        .await
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(stored, expected, "exactly the valid pushes were stored");
+    Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
 /// Two server instances on one PostgreSQL database behave as one: a push
 /// to one reaches WebSockets held by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -797,6 +836,7 @@ async fn notifications_cross_instances_on_postgres() {
 }
 
 on_both_databases!(
+    a_failing_push_does_not_affect_pushes_committed_with_it,
     concurrent_pushes_to_one_record_lose_no_field,
     seed_001_flow,
     field_level_lww_between_two_clients_reports_conflicts,
