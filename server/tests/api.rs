@@ -809,6 +809,38 @@ async fn a_failing_push_does_not_affect_pushes_committed_with_it(backend: Backen
     Arc::try_unwrap(s).ok().unwrap().stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_preflight_allows_configured_origins_only() {
+    let s = Server::start_with(Backend::Sqlite, |c| {
+        c.cors_origins = Some(vec!["http://app.example".into()])
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        s.http
+            .request(reqwest::Method::OPTIONS, format!("{}/sync/todo", s.base))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let ok = preflight("http://app.example").await.unwrap();
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "http://app.example"
+    );
+    let methods = ok.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let other = preflight("http://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    s.stop().await;
+}
+
 /// Two server instances on one PostgreSQL database behave as one: a push
 /// to one reaches WebSockets held by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
