@@ -1,17 +1,19 @@
 //! `SyncClient`, the JS API. Thin: converts arguments and delegates to
 //! [`Storage`]; errors become JS `Error`s with a meaningful `name`.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
 use fieldsync_core::{Change, wire};
-use js_sys::{Array, Function, Object, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 use crate::events::Events;
 use crate::js;
 use crate::storage::{CursorUpdate, Durability, Query, Storage, StorageOptions};
+use crate::sync::{SyncConfig, Syncer};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -88,6 +90,8 @@ export interface Query {
   below?: Key; belowOrEqual?: Key;
   limit?: number;
 }
+/** What {@link SyncClient.sync} did. */
+export interface SyncResult { pushed: number; pulled: number; conflicts: Conflict[]; syncedUntil?: string }
 /** Payload of the "change" event. "external": another tab, or Dexie, wrote. */
 export interface ChangeEvent { tables: string[]; source: "local" | "remote" | "external" }
 /** Payload of the "blocked" event: other tabs hold an older version open. */
@@ -129,6 +133,9 @@ extern "C" {
 pub struct SyncClient {
     storage: Rc<Storage>,
     events: Rc<Events>,
+    syncer: Option<Rc<Syncer>>,
+    /// The run in progress: concurrent `sync()` calls share it.
+    running: Rc<RefCell<Option<Promise>>>,
 }
 
 fn field(options: &JsValue, name: &str) -> JsValue {
@@ -221,6 +228,47 @@ fn parse_options(options: &JsValue) -> Result<StorageOptions, JsValue> {
     })
 }
 
+fn parse_sync_config(options: &JsValue) -> Result<Option<SyncConfig>, JsValue> {
+    let server_url = field(options, "serverUrl")
+        .as_string()
+        .filter(|u| !u.is_empty());
+    let app_id = field(options, "appId")
+        .as_string()
+        .filter(|a| !a.is_empty());
+    let (server_url, app_id) = match (server_url, app_id) {
+        (None, None) => return Ok(None),
+        (Some(url), Some(app)) => (url, app),
+        _ => {
+            return Err(invalid(
+                "SyncClient.open(): give both `serverUrl` and `appId` to sync, or neither for a local store".into(),
+            ));
+        }
+    };
+    if !server_url.starts_with("http://") && !server_url.starts_with("https://") {
+        return Err(invalid(format!(
+            "SyncClient.open(): `serverUrl` must be an http(s) URL, got {server_url:?}"
+        )));
+    }
+    let get_token = match field(options, "getToken") {
+        v if v.is_undefined() || v.is_null() => None,
+        v => Some(v.dyn_into::<Function>().map_err(|_| {
+            invalid("SyncClient.open(): `getToken` must be a function returning a token (or a Promise of one)".into())
+        })?),
+    };
+    let token = field(options, "token").as_string();
+    if token.is_none() && get_token.is_none() {
+        return Err(invalid(
+            "SyncClient.open(): syncing needs `token` or `getToken`".into(),
+        ));
+    }
+    Ok(Some(SyncConfig {
+        server_url,
+        app_id,
+        token,
+        get_token,
+    }))
+}
+
 fn parse_query(query: &JsValue) -> Result<Query, JsValue> {
     if !query.is_object() {
         return Err(invalid(
@@ -286,10 +334,16 @@ impl SyncClient {
         #[wasm_bindgen(unchecked_param_type = "SyncClientOptions")] options: JsValue,
     ) -> Result<SyncClient, JsValue> {
         crate::install_panic_hook();
+        let sync_config = parse_sync_config(&options)?;
         let options = parse_options(&options)?;
         let events = Rc::new(Events::default());
         let storage = Storage::open(options, events.clone()).await?;
-        Ok(SyncClient { storage, events })
+        Ok(SyncClient {
+            storage,
+            events,
+            syncer: sync_config.map(|c| Rc::new(Syncer::new(c))),
+            running: Rc::default(),
+        })
     }
 
     /// fieldsync's own stores as a Dexie schema fragment. An app that also
@@ -540,6 +594,38 @@ impl SyncClient {
             ("changed", &js::parse_many(&result.changed)),
         ])
         .into())
+    }
+
+    /// Pushes pending writes and pulls every synced table. Concurrent calls
+    /// share one run. Resolves to what was pushed, pulled and lost; rejects
+    /// with a `NetworkError`, `AuthError` or `ServerError` — writes stay
+    /// pending either way.
+    ///
+    /// @example
+    /// ```ts
+    /// const { pushed, pulled, conflicts } = await client.sync();
+    /// ```
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
+    pub fn sync(&self) -> Promise {
+        if let Some(running) = self.running.borrow().as_ref() {
+            return running.clone();
+        }
+        let (storage, syncer, running) = (
+            self.storage.clone(),
+            self.syncer.clone(),
+            self.running.clone(),
+        );
+        let promise = wasm_bindgen_futures::future_to_promise(async move {
+            let result = match syncer {
+                None => Err(Error::NoServer),
+                Some(syncer) => syncer.sync(&storage).await,
+            };
+            running.borrow_mut().take();
+            let report = result?;
+            Ok(js::parse_many(&[report]).get(0))
+        });
+        *self.running.borrow_mut() = Some(promise.clone());
+        promise
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. A

@@ -72,6 +72,38 @@ pub enum Error {
         message: String,
     },
 
+    /// The sync server could not be reached; writes stay pending.
+    #[error("{operation}: {message}; local writes stay pending and sync again later")]
+    Network {
+        /// What fieldsync was doing.
+        operation: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// The server refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+
+    /// The server answered with an error.
+    #[error("{operation}: the sync server answered {status} {code}: {message}")]
+    Server {
+        /// What fieldsync was doing.
+        operation: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error code.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+
+    /// `sync()` without a server configured.
+    #[error(
+        "sync() needs `serverUrl` and `appId` (and `token` or `getToken`) in SyncClient.open()"
+    )]
+    NoServer,
+
     /// The client was closed.
     #[error("the client is closed; open a new one with SyncClient.open()")]
     Closed,
@@ -100,6 +132,10 @@ impl Error {
             Error::Constraint { .. } => "ConstraintError",
             Error::IndexedDb { name, .. } => name,
             Error::Closed => "DatabaseClosedError",
+            Error::Network { .. } => "NetworkError",
+            Error::Auth(_) => "AuthError",
+            Error::Server { .. } => "ServerError",
+            Error::NoServer => "NoServerError",
             Error::StaleCursor { .. } => "StaleCursorError",
         }
     }

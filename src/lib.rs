@@ -7,6 +7,7 @@
 //! - [`storage`]: the storage engine — Dexie-compatible stores, the
 //!   `_changes` log written in the same transaction as each write, remote
 //!   applies, pending changes, change notification.
+//! - [`sync`]: `sync()` — push pending writes, pull every synced table.
 //! - [`idb`]: a thin async layer over IndexedDB (web-sys).
 //! - [`events`]: `on(event, callback)` listeners.
 //! - [`js`]: JS ⇄ JSON conversion (rejecting what cannot sync) and key paths.
@@ -22,6 +23,7 @@ pub mod events;
 pub mod idb;
 pub mod js;
 pub mod storage;
+pub mod sync;
 
 pub use client::SyncClient;
 pub use error::Error;

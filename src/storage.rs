@@ -227,6 +227,11 @@ impl Storage {
         self.client_id.borrow().clone()
     }
 
+    /// The tables whose writes are synced.
+    pub fn synced_tables(&self) -> Vec<String> {
+        self.synced.clone()
+    }
+
     /// The clock's highest stamp.
     pub fn clock_last(&self) -> Timestamp {
         self.clock.borrow().last()

@@ -14,3 +14,5 @@ mod foundation;
 mod storage;
 #[path = "web/support.rs"]
 mod support;
+#[path = "web/sync.rs"]
+mod sync;

@@ -15,7 +15,8 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    drop_db, error_message, error_name, from_js, open, open_with, raw_rows, to_js, unique_db_name,
+    drop_db, error_message, error_name, from_js, open, open_with, raw_rows, sleep, to_js,
+    unique_db_name,
 };
 
 fn todos() -> Value {
@@ -614,19 +615,6 @@ async fn storage_mutated_message_reaches_dexie_listeners() {
     }
     channel.close();
     drop_db(c).await;
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let set_timeout: js_sys::Function =
-            js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
-                .unwrap()
-                .unchecked_into();
-        set_timeout
-            .call2(&JsValue::NULL, &resolve, &JsValue::from(ms))
-            .unwrap();
-    });
-    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
 }
 
 #[wasm_bindgen_test]

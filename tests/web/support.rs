@@ -74,3 +74,22 @@ pub(crate) async fn drop_db(client: SyncClient) {
     client.close().await;
     idb::delete_database(&name).await.unwrap();
 }
+
+/// Waits `ms` milliseconds (a real timer, off the IndexedDB event loop).
+pub(crate) async fn sleep(ms: i32) {
+    use wasm_bindgen::JsCast;
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let set_timeout: js_sys::Function =
+            js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
+                .unwrap()
+                .unchecked_into();
+        set_timeout
+            .call2(
+                &wasm_bindgen::JsValue::NULL,
+                &resolve,
+                &wasm_bindgen::JsValue::from(ms),
+            )
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}

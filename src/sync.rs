@@ -1,0 +1,268 @@
+//! `sync()`: push pending writes, apply what the server sends back, pull
+//! every synced table.
+//!
+//! # A run
+//! 1. Push: pending writes, coalesced per record, in batches of at most
+//!    [`PUSH_BATCH`] records. The server's answer carries conflicts and the
+//!    stored state of any record it stored differently; those states are
+//!    applied, then the batch's `_changes` rows are acknowledged. A crash
+//!    between the two re-pushes the batch next time, which the server treats
+//!    as a no-op (pushes are idempotent).
+//! 2. Pull: each synced table from its cursor (`cursor:<table>` in
+//!    `_fieldsync_meta`), page by page while `hasMore`. Each page is applied
+//!    in one transaction together with the new cursor, and only if the stored
+//!    cursor is still the one the page was fetched from (another tab may have
+//!    pulled meanwhile; then the page is dropped and the pull goes on from
+//!    the newer cursor).
+//!
+//! Nothing is lost if the network or the server fails at any point: writes
+//! stay pending until acknowledged, cursors move only with applied pages.
+
+use std::cell::RefCell;
+
+use fieldsync_core::{Conflict, ErrorBody, PullResponse, PushRequest, PushResponse, wire};
+use gloo_net::http::{Request, Response};
+use js_sys::{Function, Promise};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::error::Error;
+use crate::storage::{CursorUpdate, Storage};
+
+/// Most records per push.
+pub const PUSH_BATCH: usize = 500;
+/// Most records per pull page.
+pub const PULL_PAGE: u32 = 1000;
+
+/// Where and as whom to sync.
+pub struct SyncConfig {
+    /// The server's base URL, e.g. `https://sync.example.com`.
+    pub server_url: String,
+    /// The app id.
+    pub app_id: String,
+    /// A fixed token.
+    pub token: Option<String>,
+    /// Returns a (fresh) token; called when there is none, and after a 401.
+    pub get_token: Option<Function>,
+}
+
+/// What a run did.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncReport {
+    /// Records pushed.
+    pub pushed: usize,
+    /// Records pulled and applied.
+    pub pulled: usize,
+    /// Fields that lost: pushed values the server had newer ones for, and
+    /// pending local values that lost to pulled ones.
+    pub conflicts: Vec<Conflict>,
+    /// The cursor of the last table pulled.
+    pub synced_until: Option<String>,
+}
+
+/// The sync layer of one client.
+pub struct Syncer {
+    config: SyncConfig,
+    token: RefCell<Option<String>>,
+}
+
+impl Syncer {
+    /// A syncer; nothing happens until [`Syncer::sync`].
+    pub fn new(config: SyncConfig) -> Self {
+        let token = RefCell::new(config.token.clone());
+        Syncer { config, token }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.server_url.trim_end_matches('/'))
+    }
+
+    async fn token(&self, refresh: bool) -> Result<String, Error> {
+        if !refresh && let Some(token) = self.token.borrow().clone() {
+            return Ok(token);
+        }
+        let Some(get_token) = &self.config.get_token else {
+            return match self.token.borrow().clone() {
+                Some(token) if !refresh => Ok(token),
+                _ => Err(Error::Auth(
+                    "the server refused the token; pass a valid `token`, or `getToken` to fetch fresh ones".into(),
+                )),
+            };
+        };
+        let returned = get_token
+            .call0(&JsValue::NULL)
+            .map_err(|e| Error::Auth(format!("getToken() threw: {}", describe(&e))))?;
+        let value = match returned.dyn_ref::<Promise>() {
+            Some(promise) => JsFuture::from(promise.clone())
+                .await
+                .map_err(|e| Error::Auth(format!("getToken() rejected: {}", describe(&e))))?,
+            None => returned,
+        };
+        let token = value
+            .as_string()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Auth("getToken() must resolve to a non-empty string".into()))?;
+        *self.token.borrow_mut() = Some(token.clone());
+        Ok(token)
+    }
+
+    /// Sends a request built by `build` with the bearer token; on a 401,
+    /// fetches a fresh token once and retries.
+    async fn send(
+        &self,
+        operation: &str,
+        build: impl Fn(&str) -> Result<Request, gloo_net::Error>,
+    ) -> Result<String, Error> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token(false).await?;
+            let request = build(&format!("Bearer {token}")).map_err(|e| Error::Network {
+                operation: operation.into(),
+                message: e.to_string(),
+            })?;
+            let response = request.send().await.map_err(|e| Error::Network {
+                operation: operation.into(),
+                message: format!(
+                    "cannot reach the sync server at {} ({e})",
+                    self.config.server_url
+                ),
+            })?;
+            if response.status() == 401 && !refreshed && self.config.get_token.is_some() {
+                refreshed = true;
+                self.token(true).await?;
+                continue;
+            }
+            return read(operation, response).await;
+        }
+    }
+
+    /// One sync run (see the module docs).
+    pub async fn sync(&self, storage: &Storage) -> Result<SyncReport, Error> {
+        let mut report = SyncReport::default();
+        let client_id = storage.client_id();
+        let push_url = self.url(&format!("/sync/{}", encode(&self.config.app_id)));
+        loop {
+            let batch = storage.pending(PUSH_BATCH).await?;
+            if batch.revs.is_empty() {
+                break;
+            }
+            if !batch.changes.is_empty() {
+                let body = serde_json::to_string(&PushRequest {
+                    client_id: client_id.clone(),
+                    since: None,
+                    changes: batch.changes.clone(),
+                })
+                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                let text = self
+                    .send("push", |auth| {
+                        Request::post(&push_url)
+                            .header("Authorization", auth)
+                            .header("Content-Type", "application/json")
+                            .body(body.clone())
+                    })
+                    .await?;
+                let response: PushResponse = wire::parse(text.as_bytes())?;
+                if !response.server_changes.is_empty() {
+                    // The server already reported these conflicts.
+                    storage.apply_remote(&response.server_changes, None).await?;
+                }
+                report.conflicts.extend(response.conflicts);
+                report.pushed += batch.changes.len();
+            }
+            storage.acknowledge(&batch.revs).await?;
+            if batch.changes.len() < PUSH_BATCH {
+                break;
+            }
+        }
+        for table in storage.synced_tables() {
+            self.pull_table(storage, &table, &client_id, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn pull_table(
+        &self,
+        storage: &Storage,
+        table: &str,
+        client_id: &str,
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let key = format!("cursor:{table}");
+        loop {
+            let since = storage.meta(&key).await?.as_string();
+            let url = self.url(&format!(
+                "/sync/{}/pull?collection={}&limit={PULL_PAGE}&since={}",
+                encode(&self.config.app_id),
+                encode(table),
+                encode(since.as_deref().unwrap_or(""))
+            ));
+            let text = self
+                .send("pull", |auth| {
+                    Request::get(&url)
+                        .header("Authorization", auth)
+                        .header("X-Client-Id", client_id)
+                        .build()
+                })
+                .await?;
+            let page: PullResponse = wire::parse(text.as_bytes())?;
+            let next = page.synced_until.0.clone();
+            let update = CursorUpdate {
+                key: key.clone(),
+                expected: since,
+                next: next.clone(),
+            };
+            match storage
+                .apply_remote(&page.server_changes, Some(update))
+                .await
+            {
+                Ok(applied) => {
+                    report.pulled += applied.applied;
+                    report.conflicts.extend(applied.conflicts);
+                    report.synced_until = Some(next);
+                }
+                // Another tab pulled meanwhile: go on from its cursor.
+                Err(Error::StaleCursor { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            if !page.has_more {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The body of a 2xx response, or the server's error as an [`Error`].
+async fn read(operation: &str, response: Response) -> Result<String, Error> {
+    let status = response.status();
+    let text = response.text().await.map_err(|e| Error::Network {
+        operation: operation.into(),
+        message: format!("the response was cut off ({e})"),
+    })?;
+    if (200..300).contains(&status) {
+        return Ok(text);
+    }
+    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+    let (code, message) = match body {
+        Some(b) => (b.error.code, b.error.message),
+        None => ("http_error".to_owned(), text.chars().take(200).collect()),
+    };
+    Err(match status {
+        401 => Error::Auth(format!("the sync server refused the token: {message}")),
+        _ => Error::Server {
+            operation: operation.into(),
+            status,
+            code,
+            message,
+        },
+    })
+}
+
+fn encode(s: &str) -> String {
+    String::from(js_sys::encode_uri_component(s))
+}
+
+fn describe(value: &JsValue) -> String {
+    crate::idb::DomError::from_js(value).message
+}

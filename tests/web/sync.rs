@@ -1,0 +1,194 @@
+//! `sync()` in real Chromium against the real server process that
+//! `scripts/with-server` starts (its URL is compiled in).
+
+use fieldsync::SyncClient;
+use serde_json::{Value, json};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test;
+
+use crate::support::{
+    drop_db, error_message, error_name, from_js, open_with, sleep, to_js, unique_db_name,
+};
+
+/// Fails (at run time, so the crate still builds for clippy) when the tests
+/// were built without a server.
+fn server() -> &'static str {
+    match option_env!("FIELDSYNC_TEST_SERVER") {
+        Some(url) => url,
+        None => panic!(
+            "FIELDSYNC_TEST_SERVER was not set when the tests were built: run them through scripts/test or scripts/with-server"
+        ),
+    }
+}
+
+/// A token for `user` from the server's development mode.
+async fn dev_token(user: &str) -> String {
+    let response = gloo_net::http::Request::post(&format!("{}/dev/token", server()))
+        .body(json!({"user": user}).to_string())
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+async fn device(user: &str, token: &str) -> SyncClient {
+    let db = unique_db_name(&format!("sync-{user}"));
+    open_with(
+        &db,
+        1.0,
+        json!({"todos": "id, completed"}),
+        json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
+    )
+    .await
+    .unwrap()
+}
+
+async fn sync(client: &SyncClient) -> Result<Value, JsValue> {
+    JsFuture::from(client.sync()).await.map(|v| from_js(&v))
+}
+
+async fn title(client: &SyncClient, id: &str) -> Value {
+    from_js(
+        &client
+            .get("todos".into(), JsValue::from_str(id))
+            .await
+            .unwrap(),
+    )
+}
+
+#[wasm_bindgen_test]
+async fn two_devices_converge_on_the_seed_examples() {
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let (a, b) = (device(&user, &token).await, device(&user, &token).await);
+
+    a.put(
+        "todos".into(),
+        to_js(&json!({"id": "todo-123", "title": "Buy milk", "completed": false})),
+        None,
+    )
+    .await
+    .unwrap();
+    let report = sync(&a).await.unwrap();
+    assert_eq!(report["pushed"], 1, "{report}");
+    assert_eq!(a.pending_count().await.unwrap(), 0, "acknowledged");
+    let report = sync(&b).await.unwrap();
+    assert_eq!(report["pulled"], 1, "{report}");
+    assert_eq!(title(&b, "todo-123").await["title"], "Buy milk");
+
+    // Different fields on two devices merge; the later title wins everywhere.
+    a.update(
+        "todos".into(),
+        JsValue::from_str("todo-123"),
+        to_js(&json!({"title": "Buy milk!", "completed": true})),
+    )
+    .await
+    .unwrap();
+    // Later by the wall clock (not just by the tie rule).
+    sleep(5).await;
+    b.update(
+        "todos".into(),
+        JsValue::from_str("todo-123"),
+        to_js(&json!({"title": "Buy eggs"})),
+    )
+    .await
+    .unwrap();
+    sync(&a).await.unwrap();
+    sync(&b).await.unwrap();
+    sync(&a).await.unwrap();
+    for device in [&a, &b] {
+        let record = title(device, "todo-123").await;
+        assert_eq!(record["title"], "Buy eggs", "{record}");
+        assert_eq!(record["completed"], true, "{record}");
+    }
+
+    // A delete travels too.
+    b.delete("todos".into(), JsValue::from_str("todo-123"))
+        .await
+        .unwrap();
+    sync(&b).await.unwrap();
+    sync(&a).await.unwrap();
+    assert!(
+        a.get("todos".into(), JsValue::from_str("todo-123"))
+            .await
+            .unwrap()
+            .is_undefined()
+    );
+    drop_db(a).await;
+    drop_db(b).await;
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_sync_calls_share_one_run() {
+    let user = unique_db_name("user");
+    let a = device(&user, &dev_token(&user).await).await;
+    a.put(
+        "todos".into(),
+        to_js(&json!({"id": "x", "completed": false})),
+        None,
+    )
+    .await
+    .unwrap();
+    let (first, second) = (a.sync(), a.sync());
+    assert!(
+        js_sys::Object::is(&first, &second),
+        "the second call joined the first run"
+    );
+    let report = from_js(&JsFuture::from(first).await.unwrap());
+    assert_eq!(report["pushed"], 1);
+    drop_db(a).await;
+}
+
+#[wasm_bindgen_test]
+async fn failures_are_typed_errors_and_writes_stay_pending() {
+    let local = open_with(
+        &unique_db_name("nosrv"),
+        1.0,
+        json!({"todos": "id"}),
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let err = sync(&local).await.unwrap_err();
+    assert_eq!(error_name(&err), "NoServerError");
+    drop_db(local).await;
+
+    let user = unique_db_name("user");
+    let bad = device(&user, "not-a-token").await;
+    bad.put("todos".into(), to_js(&json!({"id": "kept"})), None)
+        .await
+        .unwrap();
+    let err = sync(&bad).await.unwrap_err();
+    assert_eq!(error_name(&err), "AuthError", "{}", error_message(&err));
+    assert_eq!(
+        bad.pending_count().await.unwrap(),
+        1,
+        "the write is still pending"
+    );
+    drop_db(bad).await;
+
+    let unreachable = open_with(
+        &unique_db_name("down"),
+        1.0,
+        json!({"todos": "id"}),
+        json!({"serverUrl": "http://127.0.0.1:9", "appId": "web-tests", "token": "t"}),
+    )
+    .await
+    .unwrap();
+    unreachable
+        .put("todos".into(), to_js(&json!({"id": "kept"})), None)
+        .await
+        .unwrap();
+    let err = sync(&unreachable).await.unwrap_err();
+    assert_eq!(error_name(&err), "NetworkError", "{}", error_message(&err));
+    assert!(
+        error_message(&err).contains("stay pending"),
+        "{}",
+        error_message(&err)
+    );
+    assert_eq!(unreachable.pending_count().await.unwrap(), 1);
+    drop_db(unreachable).await;
+}
