@@ -1,8 +1,8 @@
 //! `SyncClient`, the JS API. Thin: converts arguments and delegates to
 //! [`Storage`]; errors become JS `Error`s with a meaningful `name`.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
 
 use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
 use fieldsync_core::{Change, wire};
@@ -12,6 +12,7 @@ use wasm_bindgen::prelude::*;
 use crate::error::Error;
 use crate::events::Events;
 use crate::js;
+use crate::live::{self, Driver, Live};
 use crate::storage::{CursorUpdate, Durability, Query, Storage, StorageOptions};
 use crate::sync::{SyncConfig, Syncer};
 
@@ -131,11 +132,140 @@ extern "C" {
 /// ```
 #[wasm_bindgen]
 pub struct SyncClient {
+    shared: Rc<Shared>,
+    storage: Rc<Storage>,
+    events: Rc<Events>,
+}
+
+/// The sync state of a client, shared with background callbacks (which hold
+/// it weakly).
+struct Shared {
+    me: Weak<Shared>,
     storage: Rc<Storage>,
     events: Rc<Events>,
     syncer: Option<Rc<Syncer>>,
-    /// The run in progress: concurrent `sync()` calls share it.
-    running: Rc<RefCell<Option<Promise>>>,
+    /// The run in progress; it always resolves, to `{report}` or `{error}`.
+    running: RefCell<Option<Promise>>,
+    /// A run was requested during the current one: run again after it.
+    again: Cell<bool>,
+    status: Cell<Status>,
+    last_synced_at: Cell<Option<f64>>,
+    live: RefCell<Option<Live>>,
+    interval_ms: u32,
+    live_socket: bool,
+    /// Turns a run's `{report}` / `{error}` into a resolution / rejection.
+    unwrap: Closure<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Idle,
+    Syncing,
+    Offline,
+    Failed,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Idle => "idle",
+            Status::Syncing => "syncing",
+            Status::Offline => "offline",
+            Status::Failed => "error",
+        }
+    }
+}
+
+impl Shared {
+    fn set_status(&self, status: Status) {
+        if self.status.replace(status) != status && self.events.has("status") {
+            let payload = js::object(&[("status", &JsValue::from_str(status.name()))]);
+            self.events.emit("status", &payload);
+        }
+    }
+
+    /// Starts a run now; the caller checked that none is in progress.
+    fn start_run(&self) -> Promise {
+        let Some(shared) = self.me.upgrade() else {
+            return Promise::resolve(&JsValue::UNDEFINED);
+        };
+        self.set_status(Status::Syncing);
+        let promise = wasm_bindgen_futures::future_to_promise(async move {
+            let result = match &shared.syncer {
+                None => Err(Error::NoServer),
+                Some(syncer) => syncer.sync(&shared.storage).await,
+            };
+            shared.running.borrow_mut().take();
+            let outcome = match result {
+                Ok(report) => {
+                    shared.last_synced_at.set(Some(js_sys::Date::now()));
+                    shared.set_status(Status::Idle);
+                    if !report.conflicts.is_empty() && shared.events.has("conflict") {
+                        let payload = js::object(&[("conflicts", &js::to_js(&report.conflicts))]);
+                        shared.events.emit("conflict", &payload);
+                    }
+                    js::object(&[("report", &js::parse_many(&[report]).get(0))])
+                }
+                Err(error) => {
+                    let offline = matches!(error, Error::Network { .. });
+                    shared.set_status(if offline {
+                        Status::Offline
+                    } else {
+                        Status::Failed
+                    });
+                    let error: JsValue = error.into();
+                    let payload = js::object(&[("error", &error)]);
+                    shared.events.emit("error", &payload);
+                    payload
+                }
+            };
+            if shared.again.replace(false) {
+                shared.request_sync();
+            }
+            Ok(outcome.into())
+        });
+        *self.running.borrow_mut() = Some(promise.clone());
+        promise
+    }
+
+    fn after_local_write(&self) {
+        if let Some(live) = self.live.borrow().as_ref() {
+            live.local_write();
+        }
+    }
+}
+
+impl Driver for Shared {
+    fn request_sync(&self) {
+        if self.running.borrow().is_some() {
+            self.again.set(true);
+        } else {
+            // Never rejects: failures went to the `error` event.
+            let _run = self.start_run();
+        }
+    }
+
+    fn token(&self) -> Option<String> {
+        self.syncer.as_ref().and_then(|s| s.cached_token())
+    }
+
+    fn client_id(&self) -> String {
+        self.storage.client_id()
+    }
+
+    fn set_online(&self, online: bool) {
+        if !online {
+            self.set_status(Status::Offline);
+        }
+    }
+
+    fn report_error(&self, message: &str) {
+        let error: JsValue = Error::Auth(format!(
+            "the sync server closed the live connection: {message}"
+        ))
+        .into();
+        self.events.emit("error", &js::object(&[("error", &error)]));
+    }
 }
 
 fn field(options: &JsValue, name: &str) -> JsValue {
@@ -146,7 +276,14 @@ fn invalid(message: String) -> JsValue {
     Error::InvalidInput(message).into()
 }
 
-fn parse_options(options: &JsValue) -> Result<StorageOptions, JsValue> {
+/// `open()`'s options beyond the sync server's.
+struct ClientOptions {
+    storage: StorageOptions,
+    interval_ms: u32,
+    live: bool,
+}
+
+fn parse_options(options: &JsValue) -> Result<ClientOptions, JsValue> {
     if !options.is_object() {
         return Err(invalid(
             "SyncClient.open() needs an options object: { dbName, schema, version }".into(),
@@ -213,7 +350,16 @@ fn parse_options(options: &JsValue) -> Result<StorageOptions, JsValue> {
             )));
         }
     };
-    Ok(StorageOptions {
+    let interval_ms = match field(options, "syncIntervalMs") {
+        v if v.is_undefined() || v.is_null() => live::DEFAULT_INTERVAL_MS,
+        v => v
+            .as_f64()
+            .filter(|n| *n >= 1000.0 && *n <= 86_400_000.0)
+            .ok_or_else(|| invalid("SyncClient.open(): `syncIntervalMs` must be a number of milliseconds between 1000 and 86400000".into()))?
+            as u32,
+    };
+    let live = field(options, "live").as_bool().unwrap_or(true);
+    let storage = StorageOptions {
         db_name,
         schema,
         synced_tables,
@@ -225,6 +371,11 @@ fn parse_options(options: &JsValue) -> Result<StorageOptions, JsValue> {
                 invalid("SyncClient.open(): `onBlocked` must be a function".into())
             })?),
         },
+    };
+    Ok(ClientOptions {
+        storage,
+        interval_ms,
+        live,
     })
 }
 
@@ -337,12 +488,32 @@ impl SyncClient {
         let sync_config = parse_sync_config(&options)?;
         let options = parse_options(&options)?;
         let events = Rc::new(Events::default());
-        let storage = Storage::open(options, events.clone()).await?;
+        let storage = Storage::open(options.storage, events.clone()).await?;
+        let shared = Rc::new_cyclic(|me| Shared {
+            me: me.clone(),
+            storage: storage.clone(),
+            events: events.clone(),
+            syncer: sync_config.map(|c| Rc::new(Syncer::new(c))),
+            running: RefCell::new(None),
+            again: Cell::new(false),
+            status: Cell::new(Status::Idle),
+            last_synced_at: Cell::new(None),
+            live: RefCell::new(None),
+            interval_ms: options.interval_ms,
+            live_socket: options.live,
+            unwrap: Closure::new(|outcome: JsValue| {
+                let error = Reflect::get(&outcome, &"error".into()).unwrap_or(JsValue::UNDEFINED);
+                if error.is_undefined() {
+                    Ok(Reflect::get(&outcome, &"report".into()).unwrap_or(JsValue::UNDEFINED))
+                } else {
+                    Err(error)
+                }
+            }),
+        });
         Ok(SyncClient {
+            shared,
             storage,
             events,
-            syncer: sync_config.map(|c| Rc::new(Syncer::new(c))),
-            running: Rc::default(),
         })
     }
 
@@ -399,7 +570,9 @@ impl SyncClient {
         let key = key
             .map(JsValue::from)
             .filter(|k| !k.is_undefined() && !k.is_null());
-        Ok(self.storage.put(&table, record, key).await?)
+        let stored = self.storage.put(&table, record, key).await?;
+        self.shared.after_local_write();
+        Ok(stored)
     }
 
     /// Puts many records in one transaction: all are written, or none.
@@ -420,10 +593,12 @@ impl SyncClient {
                 "bulkPut({table:?}): `records` must be an array"
             )));
         }
-        Ok(self
+        let n = self
             .storage
             .bulk_put(&table, &Array::from(&records))
-            .await?)
+            .await?;
+        self.shared.after_local_write();
+        Ok(n)
     }
 
     /// Changes fields of one record: `changes` maps key paths (`"title"`,
@@ -440,7 +615,11 @@ impl SyncClient {
         #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
         #[wasm_bindgen(unchecked_param_type = "Record<string, Json | undefined>")] changes: JsValue,
     ) -> Result<u32, JsValue> {
-        Ok(self.storage.update(&table, key, changes).await?)
+        let n = self.storage.update(&table, key, changes).await?;
+        if n > 0 {
+            self.shared.after_local_write();
+        }
+        Ok(n)
     }
 
     /// Deletes one record (a no-op when it does not exist).
@@ -454,7 +633,9 @@ impl SyncClient {
         table: String,
         #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
     ) -> Result<(), JsValue> {
-        Ok(self.storage.delete(&table, key).await?)
+        self.storage.delete(&table, key).await?;
+        self.shared.after_local_write();
+        Ok(())
     }
 
     /// One record, or `undefined`.
@@ -607,25 +788,76 @@ impl SyncClient {
     /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
     pub fn sync(&self) -> Promise {
-        if let Some(running) = self.running.borrow().as_ref() {
-            return running.clone();
+        let running = self.shared.running.borrow().clone();
+        let run = running.unwrap_or_else(|| self.shared.start_run());
+        // run.then(unwrap): the run itself never rejects.
+        let then: Function = Reflect::get(&run, &"then".into())
+            .map(JsCast::unchecked_into)
+            .unwrap_or_else(|_| Function::new_no_args(""));
+        then.call1(&run, self.shared.unwrap.as_ref())
+            .map(JsCast::unchecked_into)
+            .unwrap_or(run)
+    }
+
+    /// Starts background sync: a sync now, a push shortly after each local
+    /// write, a sync every `syncIntervalMs` (default 30 s) and whenever the
+    /// browser comes back online, and — unless `live: false` — a WebSocket on
+    /// which the server announces other devices' changes. Idempotent.
+    ///
+    /// @example
+    /// ```ts
+    /// client.start();
+    /// ```
+    pub fn start(&self) -> Result<(), JsValue> {
+        let Some(syncer) = &self.shared.syncer else {
+            return Err(Error::NoServer.into());
+        };
+        if self.shared.live.borrow().is_some() {
+            return Ok(());
         }
-        let (storage, syncer, running) = (
-            self.storage.clone(),
-            self.syncer.clone(),
-            self.running.clone(),
-        );
-        let promise = wasm_bindgen_futures::future_to_promise(async move {
-            let result = match syncer {
-                None => Err(Error::NoServer),
-                Some(syncer) => syncer.sync(&storage).await,
-            };
-            running.borrow_mut().take();
-            let report = result?;
-            Ok(js::parse_many(&[report]).get(0))
-        });
-        *self.running.borrow_mut() = Some(promise.clone());
-        promise
+        let ws_url = self.shared.live_socket.then(|| syncer.ws_url());
+        let driver: Weak<dyn Driver> = Rc::downgrade(&self.shared) as Weak<dyn Driver>;
+        let live = Live::start(driver, ws_url, self.shared.interval_ms);
+        *self.shared.live.borrow_mut() = Some(live);
+        Ok(())
+    }
+
+    /// Stops background sync: closes the WebSocket and cancels every timer.
+    /// A run in progress finishes.
+    ///
+    /// @example
+    /// ```ts
+    /// client.stop();
+    /// ```
+    pub fn stop(&self) {
+        self.shared.live.borrow_mut().take();
+    }
+
+    /// `"idle"`, `"syncing"`, `"offline"` (the server could not be reached,
+    /// or the browser is offline) or `"error"`; the `status` event reports
+    /// changes.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"idle\" | \"syncing\" | \"offline\" | \"error\""
+    )]
+    pub fn status(&self) -> String {
+        self.shared.status.get().name().to_owned()
+    }
+
+    /// When the last successful sync ended (ms since the epoch), if any.
+    #[wasm_bindgen(getter, js_name = lastSyncedAt)]
+    pub fn last_synced_at(&self) -> Option<f64> {
+        self.shared.last_synced_at.get()
+    }
+
+    /// Whether the live WebSocket is open and authenticated.
+    #[wasm_bindgen(getter)]
+    pub fn live(&self) -> bool {
+        self.shared
+            .live
+            .borrow()
+            .as_ref()
+            .is_some_and(Live::connected)
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. A
@@ -653,6 +885,7 @@ impl SyncClient {
     /// await client.close();
     /// ```
     pub async fn close(&self) {
+        self.stop();
         self.events.clear();
         self.storage.close();
     }

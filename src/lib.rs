@@ -8,6 +8,7 @@
 //!   `_changes` log written in the same transaction as each write, remote
 //!   applies, pending changes, change notification.
 //! - [`sync`]: `sync()` — push pending writes, pull every synced table.
+//! - [`live`]: background sync — WebSocket, push after writes, periodic sync.
 //! - [`idb`]: a thin async layer over IndexedDB (web-sys).
 //! - [`events`]: `on(event, callback)` listeners.
 //! - [`js`]: JS ⇄ JSON conversion (rejecting what cannot sync) and key paths.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod idb;
 pub mod js;
+pub mod live;
 pub mod storage;
 pub mod sync;
 

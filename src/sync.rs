@@ -74,6 +74,25 @@ impl Syncer {
         Syncer { config, token }
     }
 
+    /// The token in hand, if any (for the WebSocket's `auth`).
+    pub fn cached_token(&self) -> Option<String> {
+        self.token.borrow().clone()
+    }
+
+    /// The server's WebSocket URL for this app.
+    pub fn ws_url(&self) -> String {
+        let base = self.config.server_url.trim_end_matches('/');
+        let base = base
+            .strip_prefix("https://")
+            .map(|rest| format!("wss://{rest}"))
+            .or_else(|| {
+                base.strip_prefix("http://")
+                    .map(|rest| format!("ws://{rest}"))
+            })
+            .unwrap_or_else(|| base.to_owned());
+        format!("{base}/ws/{}", encode(&self.config.app_id))
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.config.server_url.trim_end_matches('/'))
     }

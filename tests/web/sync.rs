@@ -133,12 +133,10 @@ async fn concurrent_sync_calls_share_one_run() {
     .await
     .unwrap();
     let (first, second) = (a.sync(), a.sync());
-    assert!(
-        js_sys::Object::is(&first, &second),
-        "the second call joined the first run"
-    );
-    let report = from_js(&JsFuture::from(first).await.unwrap());
-    assert_eq!(report["pushed"], 1);
+    let first = from_js(&JsFuture::from(first).await.unwrap());
+    let second = from_js(&JsFuture::from(second).await.unwrap());
+    assert_eq!(first["pushed"], 1);
+    assert_eq!(second, first, "the second call joined the first run");
     drop_db(a).await;
 }
 
@@ -191,4 +189,67 @@ async fn failures_are_typed_errors_and_writes_stay_pending() {
     );
     assert_eq!(unreachable.pending_count().await.unwrap(), 1);
     drop_db(unreachable).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_started_client_sees_another_devices_write_through_the_websocket() {
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let (a, b) = (device(&user, &token).await, device(&user, &token).await);
+    assert_eq!(b.status(), "idle");
+    a.start().unwrap();
+    b.start().unwrap();
+    for _ in 0..200 {
+        if a.live() && b.live() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(a.live() && b.live(), "both sockets authenticated");
+    let started = js_sys::Date::now();
+    // No sync() call: A's push after the write, the server's notification
+    // and B's pull do it all.
+    a.put(
+        "todos".into(),
+        to_js(&json!({"id": "live-1", "title": "from A", "completed": false})),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut seen = false;
+    for _ in 0..500 {
+        if !b
+            .get("todos".into(), JsValue::from_str("live-1"))
+            .await
+            .unwrap()
+            .is_undefined()
+        {
+            seen = true;
+            break;
+        }
+        sleep(5).await;
+    }
+    assert!(
+        seen,
+        "B received A's write without calling sync(): A pending {}, status {}/{}, last synced {:?}/{:?}",
+        a.pending_count().await.unwrap(),
+        a.status(),
+        b.status(),
+        a.last_synced_at(),
+        b.last_synced_at()
+    );
+    web_sys::console::log_1(
+        &format!(
+            "write-to-visible latency: {:.0} ms",
+            js_sys::Date::now() - started
+        )
+        .into(),
+    );
+    assert_eq!(a.pending_count().await.unwrap(), 0);
+    assert!(b.last_synced_at().is_some());
+    a.stop();
+    b.stop();
+    assert!(!a.live(), "stop() closed the socket");
+    drop_db(a).await;
+    drop_db(b).await;
 }
