@@ -253,3 +253,37 @@ async fn a_started_client_sees_another_devices_write_through_the_websocket() {
     drop_db(a).await;
     drop_db(b).await;
 }
+
+#[wasm_bindgen_test]
+async fn a_refused_token_is_refreshed_once_through_get_token() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use wasm_bindgen::prelude::Closure;
+    let user = unique_db_name("user");
+    let good = dev_token(&user).await;
+    let calls = Rc::new(Cell::new(0));
+    let get_token = {
+        let (calls, good) = (calls.clone(), good.clone());
+        // Resolves to a fresh token (a Promise, as an auth library's would).
+        Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+            calls.set(calls.get() + 1);
+            js_sys::Promise::resolve(&JsValue::from_str(&good))
+        })
+    };
+    let options = to_js(&json!({
+        "dbName": unique_db_name("refresh"), "version": 1, "schema": {"todos": "id"},
+        "serverUrl": server(), "appId": "web-tests", "token": "an-expired-token"
+    }));
+    js_sys::Reflect::set(&options, &"getToken".into(), get_token.as_ref()).unwrap();
+    let client = SyncClient::open(options).await.unwrap();
+    client
+        .put("todos".into(), to_js(&json!({"id": "r1"})), None)
+        .await
+        .unwrap();
+    let report = sync(&client).await.unwrap();
+    assert_eq!(report["pushed"], 1, "{report}");
+    assert_eq!(calls.get(), 1, "getToken was called once, after the 401");
+    sync(&client).await.unwrap();
+    assert_eq!(calls.get(), 1, "and the fresh token is kept");
+    drop_db(client).await;
+}
