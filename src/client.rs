@@ -8,13 +8,14 @@ use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
 use fieldsync_core::{Change, wire};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::error::Error;
 use crate::events::Events;
 use crate::js;
 use crate::live::{self, Driver, Live};
 use crate::storage::{CursorUpdate, Durability, Query, Storage, StorageOptions};
-use crate::sync::{SyncConfig, Syncer};
+use crate::sync::{SyncConfig, SyncReport, Syncer};
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
@@ -151,6 +152,11 @@ struct Shared {
     status: Cell<Status>,
     last_synced_at: Cell<Option<f64>>,
     live: RefCell<Option<Live>>,
+    /// `start()` was called (and not `stop()`): this tab syncs its own
+    /// writes, and competes to lead background sync.
+    started: Cell<bool>,
+    /// The leader lock's release function and the callback it calls.
+    leader: RefCell<Option<(Function, Closure<dyn FnMut()>)>>,
     interval_ms: u32,
     live_socket: bool,
     /// Turns a run's `{report}` / `{error}` into a resolution / rejection.
@@ -191,10 +197,7 @@ impl Shared {
         };
         self.set_status(Status::Syncing);
         let promise = wasm_bindgen_futures::future_to_promise(async move {
-            let result = match &shared.syncer {
-                None => Err(Error::NoServer),
-                Some(syncer) => syncer.sync(&shared.storage).await,
-            };
+            let result = shared.run_locked().await;
             shared.running.borrow_mut().take();
             let outcome = match result {
                 Ok(report) => {
@@ -228,9 +231,54 @@ impl Shared {
         promise
     }
 
+    /// One sync run holding this database's sync lock: runs in other tabs
+    /// (or clients) of the same database wait, so nothing is pushed twice.
+    async fn run_locked(&self) -> Result<SyncReport, Error> {
+        let Some(syncer) = self.syncer.clone() else {
+            return Err(Error::NoServer);
+        };
+        let storage = self.storage.clone();
+        let outcome: Rc<RefCell<Option<Result<SyncReport, Error>>>> = Rc::default();
+        let job = {
+            let outcome = outcome.clone();
+            Closure::<dyn FnMut() -> Promise>::new(move || {
+                let (syncer, storage, outcome) = (syncer.clone(), storage.clone(), outcome.clone());
+                wasm_bindgen_futures::future_to_promise(async move {
+                    let result = syncer.sync(&storage).await;
+                    *outcome.borrow_mut() = Some(result);
+                    Ok(JsValue::UNDEFINED)
+                })
+            })
+        };
+        let lock = format!("fieldsync:sync:{}", self.storage.name());
+        let _ = JsFuture::from(js::with_lock(&lock, job.as_ref().unchecked_ref())).await;
+        drop(job);
+        let result = outcome.borrow_mut().take();
+        result.unwrap_or_else(|| {
+            Err(Error::indexed_db(
+                "sync",
+                crate::idb::DomError::from_js(&JsValue::from_str("the sync lock was not granted")),
+            ))
+        })
+    }
+
+    /// Starts the background machinery in this tab (it holds the leader lock).
+    fn lead(&self) {
+        if !self.started.get() || self.live.borrow().is_some() {
+            return;
+        }
+        let Some(syncer) = &self.syncer else { return };
+        let Some(me) = self.me.upgrade() else { return };
+        let ws_url = self.live_socket.then(|| syncer.ws_url());
+        let driver: Weak<dyn Driver> = Rc::downgrade(&me) as Weak<dyn Driver>;
+        let live = Live::start(driver, ws_url, self.interval_ms);
+        *self.live.borrow_mut() = Some(live);
+    }
+
     fn after_local_write(&self) {
-        if let Some(live) = self.live.borrow().as_ref() {
-            live.local_write();
+        // Leader or follower, a started tab pushes its own writes at once.
+        if self.started.get() {
+            self.request_sync();
         }
     }
 }
@@ -499,6 +547,8 @@ impl SyncClient {
             status: Cell::new(Status::Idle),
             last_synced_at: Cell::new(None),
             live: RefCell::new(None),
+            started: Cell::new(false),
+            leader: RefCell::new(None),
             interval_ms: options.interval_ms,
             live_socket: options.live,
             unwrap: Closure::new(|outcome: JsValue| {
@@ -809,28 +859,46 @@ impl SyncClient {
     /// client.start();
     /// ```
     pub fn start(&self) -> Result<(), JsValue> {
-        let Some(syncer) = &self.shared.syncer else {
+        if self.shared.syncer.is_none() {
             return Err(Error::NoServer.into());
-        };
-        if self.shared.live.borrow().is_some() {
+        }
+        if self.shared.started.replace(true) {
             return Ok(());
         }
-        let ws_url = self.shared.live_socket.then(|| syncer.ws_url());
-        let driver: Weak<dyn Driver> = Rc::downgrade(&self.shared) as Weak<dyn Driver>;
-        let live = Live::start(driver, ws_url, self.shared.interval_ms);
-        *self.shared.live.borrow_mut() = Some(live);
+        // One tab per database leads background sync (Web Locks); when it
+        // stops or closes, the next tab waiting for the lock takes over.
+        let weak = Rc::downgrade(&self.shared);
+        let on_acquired = Closure::<dyn FnMut()>::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.lead();
+            }
+        });
+        let lock = format!("fieldsync:leader:{}", self.storage.name());
+        let release = js::hold_lock(&lock, on_acquired.as_ref().unchecked_ref());
+        *self.shared.leader.borrow_mut() = Some((release, on_acquired));
+        self.shared.request_sync();
         Ok(())
     }
 
-    /// Stops background sync: closes the WebSocket and cancels every timer.
-    /// A run in progress finishes.
+    /// Stops background sync: closes the WebSocket, cancels every timer and
+    /// hands leadership to another tab. A run in progress finishes.
     ///
     /// @example
     /// ```ts
     /// client.stop();
     /// ```
     pub fn stop(&self) {
+        self.shared.started.set(false);
         self.shared.live.borrow_mut().take();
+        if let Some((release, _callback)) = self.shared.leader.borrow_mut().take() {
+            let _ = release.call0(&JsValue::NULL);
+        }
+    }
+
+    /// Whether this tab leads background sync for its database.
+    #[wasm_bindgen(getter)]
+    pub fn leader(&self) -> bool {
+        self.shared.live.borrow().is_some()
     }
 
     /// `"idle"`, `"syncing"`, `"offline"` (the server could not be reached,

@@ -48,3 +48,29 @@ export function changeRow(table, key, type, stamp, obj, mods, oldObj) {
   if (oldObj !== undefined) row.oldObj = oldObj;
   return row;
 }
+
+// Runs `fn` (returning a Promise) holding the Web Lock `name` — exclusive
+// across every tab and worker of this origin. Without Web Locks (old
+// browsers), runs it directly.
+export function withLock(name, fn) {
+  const locks = globalThis.navigator && globalThis.navigator.locks;
+  return locks ? locks.request(name, () => fn()) : fn();
+}
+
+// Requests the Web Lock `name` and holds it until `release` is called;
+// `onAcquired` runs when this holder gets it (at once, or when the holder
+// before it lets go). Returns the release function.
+export function holdLock(name, onAcquired) {
+  const locks = globalThis.navigator && globalThis.navigator.locks;
+  let resolveHeld;
+  let released = false;
+  const held = new Promise((resolve) => { resolveHeld = resolve; });
+  const release = () => { released = true; resolveHeld(); };
+  if (!locks) {
+    onAcquired();
+    return release;
+  }
+  // Released before it was granted: never call back (the callback may be gone).
+  locks.request(name, () => (released ? undefined : (onAcquired(), held))).catch(() => {});
+  return release;
+}

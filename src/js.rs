@@ -19,6 +19,15 @@ extern "C" {
     #[wasm_bindgen(js_name = firstNonJson)]
     fn first_non_json(value: &JsValue, path: &str) -> Option<String>;
 
+    /// Runs `job` (returning a Promise) holding the Web Lock `name`.
+    #[wasm_bindgen(js_name = withLock)]
+    pub fn with_lock(name: &str, job: &js_sys::Function) -> js_sys::Promise;
+
+    /// Holds the Web Lock `name` until the returned function is called;
+    /// `on_acquired` runs once it is granted.
+    #[wasm_bindgen(js_name = holdLock)]
+    pub fn hold_lock(name: &str, on_acquired: &js_sys::Function) -> js_sys::Function;
+
     /// A Dexie.Observable-format `_changes` row.
     #[wasm_bindgen(js_name = changeRow)]
     pub fn change_row(

@@ -287,3 +287,94 @@ async fn a_refused_token_is_refreshed_once_through_get_token() {
     assert_eq!(calls.get(), 1, "and the fresh token is kept");
     drop_db(client).await;
 }
+
+/// Two clients on one database in one page contend for Web Locks exactly as
+/// two tabs of one profile do.
+async fn two_tabs(user: &str, token: &str) -> (SyncClient, SyncClient) {
+    let db = unique_db_name("tabs");
+    let open_tab = || async {
+        open_with(
+            &db,
+            1.0,
+            json!({"todos": "id, completed"}),
+            json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
+        )
+        .await
+        .unwrap()
+    };
+    let _ = user;
+    (open_tab().await, open_tab().await)
+}
+
+#[wasm_bindgen_test]
+async fn two_tabs_push_each_change_once() {
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let (tab1, tab2) = two_tabs(&user, &token).await;
+    tab1.put("todos".into(), to_js(&json!({"id": "from-1"})), None)
+        .await
+        .unwrap();
+    tab2.put("todos".into(), to_js(&json!({"id": "from-2"})), None)
+        .await
+        .unwrap();
+    let (r1, r2) = (tab1.sync(), tab2.sync());
+    let r1 = from_js(&JsFuture::from(r1).await.unwrap());
+    let r2 = from_js(&JsFuture::from(r2).await.unwrap());
+    let pushed = r1["pushed"].as_u64().unwrap() + r2["pushed"].as_u64().unwrap();
+    assert_eq!(pushed, 2, "each change pushed once: {r1} / {r2}");
+    let other = device(&user, &token).await;
+    assert_eq!(sync(&other).await.unwrap()["pulled"], 2);
+    drop_db(other).await;
+    tab2.close().await;
+    drop_db(tab1).await;
+}
+
+#[wasm_bindgen_test]
+async fn one_tab_leads_background_sync_and_another_takes_over() {
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let (tab1, tab2) = two_tabs(&user, &token).await;
+    tab1.start().unwrap();
+    tab2.start().unwrap();
+    for _ in 0..100 {
+        if tab1.leader() || tab2.leader() {
+            break;
+        }
+        sleep(10).await;
+    }
+    sleep(50).await;
+    assert!(tab1.leader() ^ tab2.leader(), "exactly one leader");
+    let (leader, follower) = if tab1.leader() {
+        (&tab1, &tab2)
+    } else {
+        (&tab2, &tab1)
+    };
+    // A follower's own writes are still pushed.
+    follower
+        .put("todos".into(), to_js(&json!({"id": "by-follower"})), None)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if follower.pending_count().await.unwrap() == 0 {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert_eq!(
+        follower.pending_count().await.unwrap(),
+        0,
+        "the follower pushed its write"
+    );
+    // The leader goes away: the follower takes over.
+    leader.stop();
+    for _ in 0..200 {
+        if follower.leader() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(follower.leader(), "the follower took over");
+    follower.stop();
+    tab2.close().await;
+    drop_db(tab1).await;
+}
