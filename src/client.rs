@@ -155,12 +155,19 @@ struct Shared {
     /// `start()` was called (and not `stop()`): this tab syncs its own
     /// writes, and competes to lead background sync.
     started: Cell<bool>,
-    /// The leader lock's release function and the callback it calls.
-    leader: RefCell<Option<(Function, Closure<dyn FnMut()>)>>,
+    /// The leader lock, while `start()`ed.
+    leader: RefCell<Option<LeaderLock>>,
     interval_ms: u32,
     live_socket: bool,
     /// Turns a run's `{report}` / `{error}` into a resolution / rejection.
     unwrap: Closure<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>,
+}
+
+/// A request for the leader lock: the function that releases it, and the
+/// callback the lock manager calls once it is granted (kept alive until then).
+struct LeaderLock {
+    release: Function,
+    _on_acquired: Closure<dyn FnMut()>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -875,7 +882,10 @@ impl SyncClient {
         });
         let lock = format!("fieldsync:leader:{}", self.storage.name());
         let release = js::hold_lock(&lock, on_acquired.as_ref().unchecked_ref());
-        *self.shared.leader.borrow_mut() = Some((release, on_acquired));
+        *self.shared.leader.borrow_mut() = Some(LeaderLock {
+            release,
+            _on_acquired: on_acquired,
+        });
         self.shared.request_sync();
         Ok(())
     }
@@ -890,8 +900,8 @@ impl SyncClient {
     pub fn stop(&self) {
         self.shared.started.set(false);
         self.shared.live.borrow_mut().take();
-        if let Some((release, _callback)) = self.shared.leader.borrow_mut().take() {
-            let _ = release.call0(&JsValue::NULL);
+        if let Some(lock) = self.shared.leader.borrow_mut().take() {
+            let _ = lock.release.call0(&JsValue::NULL);
         }
     }
 
