@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
-use fieldsync_core::{Change, wire};
+use fieldsync_core::{Change, Conflict, RecordKey, wire};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -92,6 +92,10 @@ export interface Query {
   below?: Key; belowOrEqual?: Key;
   limit?: number;
 }
+/** A record whose pending local values lost, for a conflict resolver. */
+export interface ConflictCase { table: string; id: Key; local: Row; remote: Row | undefined; conflicts: Conflict[] }
+/** A resolver's decision: keep the newest ("remote"), re-apply ours ("local"), or a merged record. */
+export type ConflictDecision = "local" | "remote" | Row | undefined;
 /** What {@link SyncClient.sync} did. */
 export interface SyncResult { pushed: number; pulled: number; conflicts: Conflict[]; syncedUntil?: string }
 /** Payload of the "change" event. "external": another tab, or Dexie, wrote. */
@@ -159,6 +163,8 @@ struct Shared {
     leader: RefCell<Option<LeaderLock>>,
     interval_ms: u32,
     live_socket: bool,
+    /// `setConflictResolver` functions, by table.
+    resolvers: RefCell<std::collections::HashMap<String, Function>>,
     /// Turns a run's `{report}` / `{error}` into a resolution / rejection.
     unwrap: Closure<dyn FnMut(JsValue) -> Result<JsValue, JsValue>>,
 }
@@ -210,9 +216,15 @@ impl Shared {
                 Ok(report) => {
                     shared.last_synced_at.set(Some(js_sys::Date::now()));
                     shared.set_status(Status::Idle);
-                    if !report.conflicts.is_empty() && shared.events.has("conflict") {
-                        let payload = js::object(&[("conflicts", &js::to_js(&report.conflicts))]);
-                        shared.events.emit("conflict", &payload);
+                    if !report.conflicts.is_empty() {
+                        if shared.events.has("conflict") {
+                            let payload =
+                                js::object(&[("conflicts", &js::to_js(&report.conflicts))]);
+                            shared.events.emit("conflict", &payload);
+                        }
+                        if shared.resolve(&report.conflicts).await {
+                            shared.again.set(true);
+                        }
                     }
                     js::object(&[("report", &js::parse_many(&[report]).get(0))])
                 }
@@ -238,6 +250,91 @@ impl Shared {
         promise
     }
 
+    /// Lets each table's resolver decide its conflicting records; a decision
+    /// other than "remote" is written as a new local write (stamped now, so
+    /// it wins and is pushed). Returns whether anything was written.
+    async fn resolve(&self, conflicts: &[Conflict]) -> bool {
+        let mut groups: Vec<(String, RecordKey, Vec<&Conflict>)> = Vec::new();
+        for conflict in conflicts {
+            match groups
+                .iter_mut()
+                .find(|(t, k, _)| *t == conflict.table && *k == conflict.id)
+            {
+                Some(group) => group.2.push(conflict),
+                None => groups.push((conflict.table.clone(), conflict.id.clone(), vec![conflict])),
+            }
+        }
+        let mut wrote = false;
+        for (table, id, fields) in groups {
+            let Some(resolver) = self.resolvers.borrow().get(&table).cloned() else {
+                continue;
+            };
+            match self.resolve_one(&resolver, &table, &id, &fields).await {
+                Ok(w) => wrote |= w,
+                Err(thrown) => {
+                    // Last write wins stands; the app hears why.
+                    let message = format!(
+                        "the conflict resolver of {table:?} failed for {id}; the newest value was kept: {}",
+                        crate::idb::DomError::from_js(&thrown).message
+                    );
+                    let error: JsValue = Error::InvalidInput(message).into();
+                    self.events.emit("error", &js::object(&[("error", &error)]));
+                }
+            }
+        }
+        wrote
+    }
+
+    async fn resolve_one(
+        &self,
+        resolver: &Function,
+        table: &str,
+        id: &RecordKey,
+        conflicts: &[&Conflict],
+    ) -> Result<bool, JsValue> {
+        let key = js::to_js(id.as_value());
+        let local = Object::new();
+        for c in conflicts {
+            let _ = Reflect::set(
+                &local,
+                &JsValue::from_str(&c.field),
+                &js::to_js(&c.client_value),
+            );
+        }
+        let remote = self.storage.get(table, key.clone()).await?;
+        let argument = js::object(&[
+            ("table", &JsValue::from_str(table)),
+            ("id", &key),
+            ("local", &local),
+            ("remote", &remote),
+            ("conflicts", &js::to_js(&conflicts)),
+        ]);
+        let mut decision = resolver.call1(&JsValue::NULL, &argument)?;
+        if let Some(promise) = decision.dyn_ref::<Promise>() {
+            decision = JsFuture::from(promise.clone()).await?;
+        }
+        match decision.as_string().as_deref() {
+            None if decision.is_undefined() || decision.is_null() => Ok(false),
+            Some("remote") => Ok(false),
+            Some("local") => {
+                if remote.is_undefined() {
+                    return Ok(false);
+                }
+                Ok(self.storage.update(table, key, local.into()).await? > 0)
+            }
+            Some(other) => Err(JsValue::from_str(&format!(
+                "a resolver returns \"local\", \"remote\" or a merged record, not {other:?}"
+            ))),
+            None if decision.is_object() => {
+                self.storage.put(table, decision, None).await?;
+                Ok(true)
+            }
+            None => Err(JsValue::from_str(
+                "a resolver returns \"local\", \"remote\" or a merged record",
+            )),
+        }
+    }
+
     /// One sync run holding this database's sync lock: runs in other tabs
     /// (or clients) of the same database wait, so nothing is pushed twice.
     async fn run_locked(&self) -> Result<SyncReport, Error> {
@@ -245,13 +342,24 @@ impl Shared {
             return Err(Error::NoServer);
         };
         let storage = self.storage.clone();
+        let events = self.events.clone();
         let outcome: Rc<RefCell<Option<Result<SyncReport, Error>>>> = Rc::default();
         let job = {
             let outcome = outcome.clone();
             Closure::<dyn FnMut() -> Promise>::new(move || {
                 let (syncer, storage, outcome) = (syncer.clone(), storage.clone(), outcome.clone());
+                let events = events.clone();
                 wasm_bindgen_futures::future_to_promise(async move {
-                    let result = syncer.sync(&storage).await;
+                    let progress = |table: &str, applied: usize| {
+                        if events.has("progress") {
+                            let payload = js::object(&[
+                                ("table", &JsValue::from_str(table)),
+                                ("applied", &JsValue::from(applied as u32)),
+                            ]);
+                            events.emit("progress", &payload);
+                        }
+                    };
+                    let result = syncer.sync(&storage, &progress).await;
                     *outcome.borrow_mut() = Some(result);
                     Ok(JsValue::UNDEFINED)
                 })
@@ -556,6 +664,7 @@ impl SyncClient {
             live: RefCell::new(None),
             started: Cell::new(false),
             leader: RefCell::new(None),
+            resolvers: RefCell::default(),
             interval_ms: options.interval_ms,
             live_socket: options.live,
             unwrap: Closure::new(|outcome: JsValue| {
@@ -936,6 +1045,44 @@ impl SyncClient {
             .borrow()
             .as_ref()
             .is_some_and(Live::connected)
+    }
+
+    /// Decides conflicts of `table` yourself: after a sync, `resolver` gets
+    /// each record whose pending local values lost — `{table, id, local,
+    /// remote, conflicts}` — and returns `"remote"` (keep last write wins),
+    /// `"local"` (write the local values again, so they win), or a merged
+    /// record (written whole); a Promise of these works too. A resolver
+    /// that throws leaves last write wins in place and emits `error`; sync
+    /// goes on. `null` removes the resolver.
+    ///
+    /// @example
+    /// ```ts
+    /// client.setConflictResolver("notes", ({ local, remote }) =>
+    ///   ({ ...remote, body: `${remote.body}\n${local.body}` }));
+    /// ```
+    #[wasm_bindgen(js_name = setConflictResolver)]
+    pub fn set_conflict_resolver(
+        &self,
+        table: String,
+        #[wasm_bindgen(
+            unchecked_param_type = "((conflict: ConflictCase) => ConflictDecision | Promise<ConflictDecision>) | null"
+        )]
+        resolver: JsValue,
+    ) -> Result<(), JsValue> {
+        self.storage
+            .schema()
+            .table(&table)
+            .ok_or_else(|| invalid(format!("setConflictResolver(): unknown table {table:?}")))?;
+        let mut resolvers = self.shared.resolvers.borrow_mut();
+        if resolver.is_null() || resolver.is_undefined() {
+            resolvers.remove(&table);
+            return Ok(());
+        }
+        let resolver = resolver.dyn_into::<Function>().map_err(|_| {
+            invalid("setConflictResolver(): the resolver must be a function (or null)".into())
+        })?;
+        resolvers.insert(table, resolver);
+        Ok(())
     }
 
     /// Subscribes to an event; returns a function that unsubscribes. A

@@ -156,8 +156,13 @@ impl Syncer {
         }
     }
 
-    /// One sync run (see the module docs).
-    pub async fn sync(&self, storage: &Storage) -> Result<SyncReport, Error> {
+    /// One sync run (see the module docs). `progress(table, applied)` is
+    /// called after each pulled page.
+    pub async fn sync(
+        &self,
+        storage: &Storage,
+        progress: &dyn Fn(&str, usize),
+    ) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
         let client_id = storage.client_id();
         let push_url = self.url(&format!("/sync/{}", encode(&self.config.app_id)));
@@ -195,7 +200,7 @@ impl Syncer {
             }
         }
         for table in storage.synced_tables() {
-            self.pull_table(storage, &table, &client_id, &mut report)
+            self.pull_table(storage, &table, &client_id, &mut report, progress)
                 .await?;
         }
         Ok(report)
@@ -207,8 +212,10 @@ impl Syncer {
         table: &str,
         client_id: &str,
         report: &mut SyncReport,
+        progress: &dyn Fn(&str, usize),
     ) -> Result<(), Error> {
         let key = format!("cursor:{table}");
+        let mut applied_here = 0;
         loop {
             let since = storage.meta(&key).await?.as_string();
             let url = self.url(&format!(
@@ -238,6 +245,8 @@ impl Syncer {
             {
                 Ok(applied) => {
                     report.pulled += applied.applied;
+                    applied_here += applied.applied;
+                    progress(table, applied_here);
                     report.conflicts.extend(applied.conflicts);
                     report.synced_until = Some(next);
                 }

@@ -378,3 +378,146 @@ async fn one_tab_leads_background_sync_and_another_takes_over() {
     tab2.close().await;
     drop_db(tab1).await;
 }
+
+/// A's pending title is older than B's synced one: A's next sync loses it.
+async fn lost_title_on_a(token: &str, user: &str) -> (SyncClient, SyncClient) {
+    let (a, b) = (device(user, token).await, device(user, token).await);
+    a.put(
+        "todos".into(),
+        to_js(&json!({"id": "n1", "title": "base", "completed": false})),
+        None,
+    )
+    .await
+    .unwrap();
+    sync(&a).await.unwrap();
+    sync(&b).await.unwrap();
+    a.update(
+        "todos".into(),
+        JsValue::from_str("n1"),
+        to_js(&json!({"title": "from A"})),
+    )
+    .await
+    .unwrap();
+    sleep(5).await;
+    b.update(
+        "todos".into(),
+        JsValue::from_str("n1"),
+        to_js(&json!({"title": "from B"})),
+    )
+    .await
+    .unwrap();
+    sync(&b).await.unwrap();
+    (a, b)
+}
+
+fn resolver(
+    f: impl FnMut(JsValue) -> JsValue + 'static,
+) -> wasm_bindgen::prelude::Closure<dyn FnMut(JsValue) -> JsValue> {
+    wasm_bindgen::prelude::Closure::new(f)
+}
+
+#[wasm_bindgen_test]
+async fn conflict_resolvers_keep_local_merge_or_fall_back_to_lww() {
+    use wasm_bindgen::JsCast;
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+
+    // "local": A's value wins after all, everywhere.
+    let (a, b) = lost_title_on_a(&token, &user).await;
+    let keep_local = resolver(|case: JsValue| {
+        let case = from_js(&case);
+        assert_eq!(case["local"]["title"], "from A");
+        assert_eq!(case["remote"]["title"], "from B");
+        JsValue::from_str("local")
+    });
+    a.set_conflict_resolver("todos".into(), keep_local.as_ref().clone())
+        .unwrap();
+    let report = sync(&a).await.unwrap();
+    assert_eq!(report["conflicts"].as_array().unwrap().len(), 1, "{report}");
+    sync(&a).await.unwrap();
+    sync(&b).await.unwrap();
+    assert_eq!(title(&b, "n1").await["title"], "from A");
+    assert_eq!(title(&a, "n1").await["title"], "from A");
+    drop_db(a).await;
+    drop_db(b).await;
+
+    // A merged record.
+    let (a, b) = lost_title_on_a(&token, &user).await;
+    let merge = resolver(|case: JsValue| {
+        let case = from_js(&case);
+        let mut merged = case["remote"].clone();
+        merged["title"] = json!(format!(
+            "{} + {}",
+            case["remote"]["title"].as_str().unwrap(),
+            case["local"]["title"].as_str().unwrap()
+        ));
+        to_js(&merged)
+    });
+    a.set_conflict_resolver("todos".into(), merge.as_ref().clone())
+        .unwrap();
+    sync(&a).await.unwrap();
+    sync(&a).await.unwrap();
+    sync(&b).await.unwrap();
+    assert_eq!(title(&b, "n1").await["title"], "from B + from A");
+    drop_db(a).await;
+    drop_db(b).await;
+
+    // A resolver that throws: last write wins stands, an error event says why.
+    let (a, b) = lost_title_on_a(&token, &user).await;
+    let throws = resolver(|_| wasm_bindgen::throw_str("resolver bug"));
+    a.set_conflict_resolver("todos".into(), throws.as_ref().clone())
+        .unwrap();
+    let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let on_error = {
+        let errors = errors.clone();
+        wasm_bindgen::prelude::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let error = js_sys::Reflect::get(&e, &"error".into()).unwrap();
+            errors.borrow_mut().push(error_message(&error));
+        })
+    };
+    a.on("error".into(), on_error.as_ref().clone().unchecked_into())
+        .unwrap();
+    sync(&a).await.unwrap();
+    assert_eq!(title(&a, "n1").await["title"], "from B");
+    assert!(
+        errors.borrow().iter().any(|m| m.contains("resolver bug")),
+        "{:?}",
+        errors.borrow()
+    );
+    drop_db(a).await;
+    drop_db(b).await;
+}
+
+#[wasm_bindgen_test]
+async fn progress_events_report_pulled_records() {
+    use wasm_bindgen::JsCast;
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let (a, b) = (device(&user, &token).await, device(&user, &token).await);
+    let records: Vec<Value> = (0..3)
+        .map(|i| json!({"id": format!("p{i}"), "completed": false}))
+        .collect();
+    a.bulk_put("todos".into(), to_js(&json!(records)))
+        .await
+        .unwrap();
+    sync(&a).await.unwrap();
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::<Value>::new()));
+    let on_progress = {
+        let seen = seen.clone();
+        wasm_bindgen::prelude::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            seen.borrow_mut().push(from_js(&e))
+        })
+    };
+    b.on(
+        "progress".into(),
+        on_progress.as_ref().clone().unchecked_into(),
+    )
+    .unwrap();
+    sync(&b).await.unwrap();
+    assert_eq!(
+        seen.borrow().last().cloned(),
+        Some(json!({"table": "todos", "applied": 3}))
+    );
+    drop_db(a).await;
+    drop_db(b).await;
+}
