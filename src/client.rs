@@ -82,8 +82,8 @@ export interface ApplyResult {
   applied: number; skipped: number; conflicts: Conflict[];
   changed: Array<{ table: string; id: Key; deleted: boolean }>;
 }
-/** Pending local writes, coalesced per record. */
-export interface PendingBatch { changes: Change[]; revs: number[] }
+/** Pending local writes, coalesced per record; `more`: others wait behind this batch. */
+export interface PendingBatch { changes: Change[]; revs: number[]; more?: boolean }
 /** A query: an index (Dexie's name, e.g. "[a+b]"; default the primary key) and a key range. */
 export interface Query {
   index?: string;
@@ -890,7 +890,12 @@ impl SyncClient {
             .iter()
             .map(|r| JsValue::from_f64(*r as f64))
             .collect();
-        Ok(js::object(&[("changes", &js::to_js(&batch.changes)), ("revs", &revs)]).into())
+        Ok(js::object(&[
+            ("changes", &js::to_js(&batch.changes)),
+            ("revs", &revs),
+            ("more", &JsValue::from_bool(batch.more)),
+        ])
+        .into())
     }
 
     /// Marks a batch from {@link SyncClient.pendingChanges} as stored by the

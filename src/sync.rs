@@ -195,7 +195,7 @@ impl Syncer {
                 report.pushed += batch.changes.len();
             }
             storage.acknowledge(&batch.revs).await?;
-            if batch.changes.len() < PUSH_BATCH {
+            if !batch.more {
                 break;
             }
         }
