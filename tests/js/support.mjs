@@ -1,7 +1,10 @@
 // Shared by the JS-level tests and benchmarks: a static file server for the
 // repository (the built package, Dexie from node_modules, the harness page)
 // and headless Chromium through playwright-core.
+import { spawn } from "node:child_process";
 import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -74,4 +77,41 @@ export async function openHarness(context, base) {
   const error = await page.evaluate(() => window.harnessError);
   if (error) throw new Error(`harness failed to load: ${error}`);
   return page;
+}
+
+/** A fieldsync-server process of the test's own (development mode), which
+ * the test may kill and restart on the same port and SQLite file. */
+export async function spawnSyncServer() {
+  const bin = process.env.FIELDSYNC_SERVER_BIN;
+  if (!bin) throw new Error("FIELDSYNC_SERVER_BIN is not set: run the tests through scripts/with-server");
+  const dir = mkdtempSync(join(tmpdir(), "fieldsync-e2e-"));
+  const probe = createServer();
+  await new Promise((ok) => probe.listen(0, "127.0.0.1", ok));
+  const { port } = probe.address();
+  await new Promise((ok) => probe.close(ok));
+  const url = `http://127.0.0.1:${port}`;
+  let child;
+  const start = async () => {
+    child = spawn(bin, [], {
+      env: { ...process.env, FIELDSYNC_DEV: "1", PORT: String(port), DATABASE_URL: join(dir, "e2e.sqlite"), JWT_SECRET: "e2e-secret", RUST_LOG: "warn" },
+      stdio: "ignore",
+    });
+    for (let i = 0; i < 200; i++) {
+      try {
+        if ((await fetch(`${url}/health`)).ok) return;
+      } catch {}
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    throw new Error("the sync server did not start");
+  };
+  await start();
+  return {
+    url,
+    start,
+    kill: () => new Promise((ok) => { child.once("exit", ok); child.kill("SIGKILL"); }),
+    stop: async () => {
+      if (child.exitCode === null) await new Promise((ok) => { child.once("exit", ok); child.kill("SIGTERM"); });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
