@@ -154,6 +154,8 @@ struct Shared {
     /// A run was requested during the current one: run again after it.
     again: Cell<bool>,
     status: Cell<Status>,
+    /// The browser's `online` / `offline` state, as last reported.
+    online: Cell<bool>,
     last_synced_at: Cell<Option<f64>>,
     live: RefCell<Option<Live>>,
     /// `start()` was called (and not `stop()`): this tab syncs its own
@@ -400,6 +402,11 @@ impl Shared {
 
 impl Driver for Shared {
     fn request_sync(&self) {
+        // Background work pauses while the browser says it is offline (the
+        // `online` event resumes it); an explicit sync() still tries.
+        if !self.online.get() {
+            return;
+        }
         if self.running.borrow().is_some() {
             self.again.set(true);
         } else {
@@ -417,6 +424,7 @@ impl Driver for Shared {
     }
 
     fn set_online(&self, online: bool) {
+        self.online.set(online);
         if !online {
             self.set_status(Status::Offline);
         }
@@ -428,6 +436,21 @@ impl Driver for Shared {
         ))
         .into();
         self.events.emit("error", &js::object(&[("error", &error)]));
+        // Most likely a refused token: get a fresh one before the reconnect.
+        if let Some(syncer) = self.syncer.clone() {
+            let events = self.events.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = syncer.refresh_token().await {
+                    let error: JsValue = e.into();
+                    events.emit("error", &js::object(&[("error", &error)]));
+                }
+            });
+        }
+    }
+
+    fn syncs_any(&self, tables: &[String]) -> bool {
+        let synced = self.storage.synced_tables();
+        tables.iter().any(|t| synced.contains(t))
     }
 }
 
@@ -660,6 +683,7 @@ impl SyncClient {
             running: RefCell::new(None),
             again: Cell::new(false),
             status: Cell::new(Status::Idle),
+            online: Cell::new(true),
             last_synced_at: Cell::new(None),
             live: RefCell::new(None),
             started: Cell::new(false),

@@ -38,8 +38,11 @@ pub trait Driver {
     fn client_id(&self) -> String;
     /// Report that the browser went offline or came back.
     fn set_online(&self, online: bool);
-    /// Report a message the server sent as an error.
+    /// Report a message the server sent as an error (the socket then
+    /// closes; a refused token is refreshed before the reconnect).
     fn report_error(&self, message: &str);
+    /// Whether any of `tables` is synced by this client.
+    fn syncs_any(&self, tables: &[String]) -> bool;
 }
 
 struct Socket {
@@ -223,7 +226,19 @@ impl LiveInner {
                         inner.attempt.set(0);
                         driver.request_sync();
                     }
-                    Some("sync-available") => driver.request_sync(),
+                    Some("sync-available") => {
+                        let tables: Vec<String> = message["tables"]
+                            .as_array()
+                            .map(|t| {
+                                t.iter()
+                                    .filter_map(|v| v.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        if tables.is_empty() || driver.syncs_any(&tables) {
+                            driver.request_sync();
+                        }
+                    }
                     Some("error") => {
                         driver.report_error(message["message"].as_str().unwrap_or("error"))
                     }

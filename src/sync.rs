@@ -74,6 +74,15 @@ impl Syncer {
         Syncer { config, token }
     }
 
+    /// Fetches a fresh token through `getToken` (after the server refused
+    /// one on the WebSocket); without `getToken`, nothing happens.
+    pub async fn refresh_token(&self) -> Result<(), Error> {
+        if self.config.get_token.is_some() {
+            self.token(true).await?;
+        }
+        Ok(())
+    }
+
     /// The token in hand, if any (for the WebSocket's `auth`).
     pub fn cached_token(&self) -> Option<String> {
         self.token.borrow().clone()

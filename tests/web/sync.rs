@@ -521,3 +521,32 @@ async fn progress_events_report_pulled_records() {
     drop_db(a).await;
     drop_db(b).await;
 }
+
+#[wasm_bindgen_test]
+async fn a_live_socket_with_a_refused_token_refreshes_it_and_connects() {
+    use wasm_bindgen::prelude::Closure;
+    let user = unique_db_name("user");
+    let good = dev_token(&user).await;
+    let get_token = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+        js_sys::Promise::resolve(&JsValue::from_str(&good))
+    });
+    let options = to_js(&json!({
+        "dbName": unique_db_name("ws-refresh"), "version": 1, "schema": {"todos": "id"},
+        "serverUrl": server(), "appId": "web-tests", "token": "refused-token"
+    }));
+    js_sys::Reflect::set(&options, &"getToken".into(), get_token.as_ref()).unwrap();
+    let client = SyncClient::open(options).await.unwrap();
+    client.start().unwrap();
+    for _ in 0..500 {
+        if client.live() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(
+        client.live(),
+        "the socket authenticated with a refreshed token"
+    );
+    client.stop();
+    drop_db(client).await;
+}
