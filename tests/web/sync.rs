@@ -550,3 +550,49 @@ async fn a_live_socket_with_a_refused_token_refreshes_it_and_connects() {
     client.stop();
     drop_db(client).await;
 }
+
+#[wasm_bindgen_test]
+async fn local_only_tables_never_leave_the_device() {
+    let user = unique_db_name("user");
+    let token = dev_token(&user).await;
+    let schema = json!({"todos": "id", "drafts": "++id"});
+    let sync_options = |tables: Value| json!({"serverUrl": server(), "appId": "web-tests", "token": token, "tables": tables});
+    let a = open_with(
+        &unique_db_name("selective-a"),
+        1.0,
+        schema.clone(),
+        sync_options(json!(["todos"])),
+    )
+    .await
+    .unwrap();
+    a.put("todos".into(), to_js(&json!({"id": "shared"})), None)
+        .await
+        .unwrap();
+    a.put("drafts".into(), to_js(&json!({"text": "private"})), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        sync(&a).await.unwrap()["pushed"],
+        1,
+        "only the synced table's write"
+    );
+    // A device that would sync `drafts` finds nothing of A's on the server.
+    let b = open_with(
+        &unique_db_name("selective-b"),
+        1.0,
+        json!({"todos": "id", "drafts": "id"}),
+        sync_options(json!(["todos", "drafts"])),
+    )
+    .await
+    .unwrap();
+    let report = sync(&b).await.unwrap();
+    assert_eq!(report["pulled"], 1, "{report}");
+    assert_eq!(b.count("drafts".into()).await.unwrap(), 0);
+    assert_eq!(
+        a.count("drafts".into()).await.unwrap(),
+        1,
+        "the draft stays on A"
+    );
+    drop_db(a).await;
+    drop_db(b).await;
+}
