@@ -254,28 +254,44 @@ async fn a_started_client_sees_another_devices_write_through_the_websocket() {
     drop_db(b).await;
 }
 
-#[wasm_bindgen_test]
-async fn a_refused_token_is_refreshed_once_through_get_token() {
-    use std::cell::Cell;
-    use std::rc::Rc;
-    use wasm_bindgen::prelude::Closure;
-    let user = unique_db_name("user");
-    let good = dev_token(&user).await;
-    let calls = Rc::new(Cell::new(0));
+/// A client whose `token` the server refuses, with a `getToken` that
+/// resolves to a good one; also counts the `getToken` calls.
+async fn with_refused_token(name: &str, good: String) -> (SyncClient, RefreshHandle) {
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
     let get_token = {
-        let (calls, good) = (calls.clone(), good.clone());
+        let calls = calls.clone();
         // Resolves to a fresh token (a Promise, as an auth library's would).
-        Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
+        wasm_bindgen::prelude::Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
             calls.set(calls.get() + 1);
             js_sys::Promise::resolve(&JsValue::from_str(&good))
         })
     };
     let options = to_js(&json!({
-        "dbName": unique_db_name("refresh"), "version": 1, "schema": {"todos": "id"},
-        "serverUrl": server(), "appId": "web-tests", "token": "an-expired-token"
+        "dbName": unique_db_name(name), "version": 1, "schema": {"todos": "id"},
+        "serverUrl": server(), "appId": "web-tests", "token": "refused-token"
     }));
     js_sys::Reflect::set(&options, &"getToken".into(), get_token.as_ref()).unwrap();
     let client = SyncClient::open(options).await.unwrap();
+    (
+        client,
+        RefreshHandle {
+            calls,
+            _get_token: get_token,
+        },
+    )
+}
+
+/// Keeps a `getToken` callback alive and counts its calls.
+struct RefreshHandle {
+    calls: std::rc::Rc<std::cell::Cell<u32>>,
+    _get_token: wasm_bindgen::prelude::Closure<dyn FnMut() -> js_sys::Promise>,
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_token_is_refreshed_once_through_get_token() {
+    let user = unique_db_name("user");
+    let (client, refresh) = with_refused_token("refresh", dev_token(&user).await).await;
+    let calls = &refresh.calls;
     client
         .put("todos".into(), to_js(&json!({"id": "r1"})), None)
         .await
@@ -524,18 +540,8 @@ async fn progress_events_report_pulled_records() {
 
 #[wasm_bindgen_test]
 async fn a_live_socket_with_a_refused_token_refreshes_it_and_connects() {
-    use wasm_bindgen::prelude::Closure;
     let user = unique_db_name("user");
-    let good = dev_token(&user).await;
-    let get_token = Closure::<dyn FnMut() -> js_sys::Promise>::new(move || {
-        js_sys::Promise::resolve(&JsValue::from_str(&good))
-    });
-    let options = to_js(&json!({
-        "dbName": unique_db_name("ws-refresh"), "version": 1, "schema": {"todos": "id"},
-        "serverUrl": server(), "appId": "web-tests", "token": "refused-token"
-    }));
-    js_sys::Reflect::set(&options, &"getToken".into(), get_token.as_ref()).unwrap();
-    let client = SyncClient::open(options).await.unwrap();
+    let (client, _refresh) = with_refused_token("ws-refresh", dev_token(&user).await).await;
     client.start().unwrap();
     for _ in 0..500 {
         if client.live() {
