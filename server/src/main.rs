@@ -11,7 +11,9 @@ async fn main() {
                 .unwrap_or_else(|_| "fieldsync_server=info".into()),
         )
         .init();
-    let config = match Config::parse(std::env::args().skip(1), |k| std::env::var(k).ok()) {
+    let mut args = std::env::args();
+    let _program = args.next();
+    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
         Ok(Command::Serve(config)) => *config,
         Ok(Command::Help(text)) => {
             print!("{text}");
