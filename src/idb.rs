@@ -119,8 +119,10 @@ pub struct RequestFuture {
     _on_error: EventClosure,
 }
 
-/// Awaits `request`. Requests of a cursor may be awaited again after each
-/// `continue()`.
+/// Awaits `request`. Call it as soon as the request is issued, before
+/// awaiting anything else: requests complete in order, and a success event
+/// that fires before a listener is attached is lost. Requests of a cursor
+/// may be awaited again after each `continue()`.
 pub fn request(request: &IdbRequest) -> RequestFuture {
     let slot = Rc::new(RefCell::new(Slot {
         outcome: None,

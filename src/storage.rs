@@ -229,6 +229,40 @@ impl Storage {
         self.client_id.borrow().clone()
     }
 
+    /// Brings this tab's clock up to the stamp persisted by every tab, inside
+    /// `tx` (which covers `_fieldsync_meta`). IndexedDB runs overlapping
+    /// transactions one at a time across tabs, so a write stamped after this
+    /// is later than every stamp any tab issued or saw.
+    async fn shared_clock(&self, tx: &IdbTransaction) -> Result<IdbObjectStore, Error> {
+        let op = || "reading the shared clock".to_owned();
+        let meta = idb::sync(tx.object_store(META)).during(op)?;
+        let stored = idb::request(&idb::sync(meta.get(&"clock".into())).during(op)?)
+            .await
+            .during(op)?;
+        if let Some(ts) = stored.as_string().and_then(|s| Timestamp::parse(&s).ok()) {
+            self.clock.borrow_mut().observe(ts);
+        }
+        Ok(meta)
+    }
+
+    /// Persists this tab's clock for the other tabs (in the write's own
+    /// transaction).
+    fn share_clock(&self, meta: &IdbObjectStore) -> Result<(), Error> {
+        let last = JsValue::from_str(&self.clock_last().to_string());
+        idb::sync(meta.put_with_key(&last, &"clock".into()))
+            .during(|| "saving the shared clock".to_owned())?;
+        Ok(())
+    }
+
+    /// Gives a prepared change-log row its stamp (taken after `shared_clock`).
+    fn stamp_row(&self, row: &JsValue) {
+        let _ = Reflect::set(
+            row,
+            &"stamp".into(),
+            &JsValue::from_str(&self.stamp().to_string()),
+        );
+    }
+
     /// The tables whose writes are synced.
     pub fn synced_tables(&self) -> Vec<String> {
         self.synced.clone()
@@ -471,11 +505,17 @@ impl Storage {
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
         let request = put_request(&store, &record, prepared.out_of_line_key.as_ref()).during(op)?;
+        // Listen before awaiting anything else: requests complete in order,
+        // and a success event with no listener yet would be missed.
+        let stored_key = idb::request(&request);
         if let Some(row) = &prepared.row {
+            let meta = self.shared_clock(&tx).await?;
+            self.stamp_row(row);
             let changes = idb::sync(tx.object_store(CHANGES)).during(op)?;
             idb::sync(changes.add(row)).during(op)?;
+            self.share_clock(&meta)?;
         }
-        let key = idb::request(&request).await.during(op)?;
+        let key = stored_key.await.during(op)?;
         done.await.during(op)?;
         self.notify(&[table], "local");
         Ok(key)
@@ -498,16 +538,24 @@ impl Storage {
         let op = || format!("bulkPut of {} records into {table:?}", prepared.len());
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
-        let changes = if self.is_synced(table) {
-            Some(idb::sync(tx.object_store(CHANGES)).during(op)?)
+        let (changes, meta) = if self.is_synced(table) {
+            let meta = self.shared_clock(&tx).await?;
+            (
+                Some(idb::sync(tx.object_store(CHANGES)).during(op)?),
+                Some(meta),
+            )
         } else {
-            None
+            (None, None)
         };
         for (record, p) in &prepared {
             put_request(&store, record, p.out_of_line_key.as_ref()).during(op)?;
             if let (Some(changes), Some(row)) = (&changes, &p.row) {
+                self.stamp_row(row);
                 idb::sync(changes.add(row)).during(op)?;
             }
+        }
+        if let Some(meta) = &meta {
+            self.share_clock(meta)?;
         }
         done.await.during(op)?;
         self.notify(&[table], "local");
@@ -549,7 +597,6 @@ impl Storage {
                 }
             }
         }
-        let stamp = synced.then(|| self.stamp());
         let stores = self.stores_for(table);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
         let op = || format!("update in {table:?}");
@@ -568,7 +615,10 @@ impl Storage {
         }
         let out_of_line = schema.primary_key.key_path.is_none().then_some(&key);
         put_request(&store, &new, out_of_line).during(op)?;
-        if let Some(stamp) = stamp {
+        if synced {
+            let meta = self.shared_clock(&tx).await?;
+            let stamp = self.stamp();
+            self.share_clock(&meta)?;
             let mods = Object::new();
             for (path, value) in &entries {
                 let logged = if value.is_undefined() {
@@ -616,7 +666,9 @@ impl Storage {
                 old_obj: Some(&old),
                 ..RowParts::default()
             };
+            let meta = self.shared_clock(&tx).await?;
             let row = change_row(table, &key, 3, self.stamp(), parts);
+            self.share_clock(&meta)?;
             idb::sync(idb::sync(tx.object_store(CHANGES)).during(op)?.add(&row)).during(op)?;
         }
         idb::sync(store.delete(&key)).during(op)?;
@@ -1011,7 +1063,7 @@ impl Storage {
     /// The stores a write to `table` touches.
     fn stores_for<'a>(&self, table: &'a str) -> Vec<&'a str> {
         if self.is_synced(table) {
-            vec![table, CHANGES]
+            vec![table, CHANGES, META]
         } else {
             vec![table]
         }
@@ -1062,7 +1114,8 @@ impl Storage {
                 obj: Some(record),
                 ..RowParts::default()
             };
-            Some(change_row(table, &key, 1, self.stamp(), parts))
+            // Stamped inside the write's transaction (see `shared_clock`).
+            Some(change_row(table, &key, 1, Timestamp::ZERO, parts))
         } else {
             None
         };

@@ -709,3 +709,34 @@ async fn on_blocked_fires_while_an_old_connection_holds_the_database() {
     assert_eq!(*calls.borrow(), [json!({"dbName": name})]);
     drop_db(v2).await;
 }
+
+#[wasm_bindgen_test]
+async fn tabs_share_one_clock_so_a_later_write_is_stamped_later() {
+    let name = unique_db_name("shared-clock");
+    let tab1 = open(&name, 1.0, todos()).await.unwrap();
+    let tab2 = open(&name, 1.0, todos()).await.unwrap();
+    // Tab 1 learns of a stamp 30 s ahead (within the server's drift bound).
+    let ahead = Timestamp::new(js_sys::Date::now() as u64 + 30_000, 0);
+    tab1.storage()
+        .apply_remote(
+            &remote(json!([{"table": "todos", "id": "r", "op": "insert",
+                "fields": {"done": {"value": 0, "updatedAt": ahead.to_string()}}}])),
+            None,
+        )
+        .await
+        .unwrap();
+    // Tab 2, which never saw it, writes afterwards: its write must win.
+    tab2.update("todos".into(), key("r"), to_js(&json!({"done": 1})))
+        .await
+        .unwrap();
+    tab2.put("todos".into(), to_js(&json!({"id": "s", "done": 0})), None)
+        .await
+        .unwrap();
+    let rows = raw_rows(&name, "_changes").await;
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert!(stamp_of(row) > ahead, "{} <= {ahead}", stamp_of(row));
+    }
+    tab2.close().await;
+    drop_db(tab1).await;
+}
