@@ -214,11 +214,19 @@ const LOAD: &str = "SELECT state FROM fs_records \
     WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND record_key = $4";
 const ALLOCATE: &str = "INSERT INTO fs_feeds (app_id, user_id, seq) VALUES ($1, $2, $3) \
     ON CONFLICT (app_id, user_id) DO UPDATE SET seq = fs_feeds.seq + excluded.seq RETURNING seq";
-const UPSERT: &str = "INSERT INTO fs_records \
-    (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-    ON CONFLICT (app_id, user_id, table_name, record_key) DO UPDATE SET \
+const UPSERT_CONFLICT: &str = " ON CONFLICT (app_id, user_id, table_name, record_key) DO UPDATE SET \
     state = excluded.state, seq = excluded.seq, client_id = excluded.client_id, modified_at = excluded.modified_at";
+/// Records per upsert statement (8 parameters each, well under both
+/// databases' limits).
+const UPSERT_CHUNK: usize = 500;
+
+/// One record row to write.
+struct RecordRow<'a> {
+    table: &'a str,
+    key: &'a str,
+    state: String,
+    seq: i64,
+}
 const FEED_SEQ: &str = "SELECT seq FROM fs_feeds WHERE app_id = $1 AND user_id = $2";
 const SAVE_CLOCK: &str = "INSERT INTO fs_meta (key, value) VALUES ('clock', $1) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -266,17 +274,14 @@ trait FeedTx {
         ids: &[(String, String)],
     ) -> Result<Vec<(String, String, String)>, sqlx::Error>;
     async fn allocate(&mut self, app: &str, user: &str, n: i64) -> Result<i64, sqlx::Error>;
-    #[allow(clippy::too_many_arguments)]
-    async fn upsert(
+    /// Writes changed records, many per statement.
+    async fn upsert_many(
         &mut self,
         app: &str,
         user: &str,
-        table: &str,
-        key: &str,
-        state: &str,
-        seq: i64,
         client: &str,
         now: i64,
+        rows: &[RecordRow<'_>],
     ) -> Result<(), sqlx::Error>;
     async fn feed_seq(&mut self, app: &str, user: &str) -> Result<Option<i64>, sqlx::Error>;
     async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error>;
@@ -404,28 +409,33 @@ macro_rules! feed_tx {
                     .await?;
                 Ok(row.get(0))
             }
-            async fn upsert(
+            async fn upsert_many(
                 &mut self,
                 app: &str,
                 user: &str,
-                table: &str,
-                key: &str,
-                state: &str,
-                seq: i64,
                 client: &str,
                 now: i64,
+                rows: &[RecordRow<'_>],
             ) -> Result<(), sqlx::Error> {
-                sqlx::query(UPSERT)
-                    .bind(app)
-                    .bind(user)
-                    .bind(table)
-                    .bind(key)
-                    .bind(state)
-                    .bind(seq)
-                    .bind(client)
-                    .bind(now)
-                    .execute(&mut **self)
-                    .await?;
+                for chunk in rows.chunks(UPSERT_CHUNK) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO fs_records \
+                         (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at) ",
+                    );
+                    query.push_values(chunk, |mut values, row| {
+                        values
+                            .push_bind(app)
+                            .push_bind(user)
+                            .push_bind(row.table)
+                            .push_bind(row.key)
+                            .push_bind(row.state.as_str())
+                            .push_bind(row.seq)
+                            .push_bind(client)
+                            .push_bind(now);
+                    });
+                    query.push(UPSERT_CONFLICT);
+                    query.build().execute(&mut **self).await?;
+                }
                 Ok(())
             }
             async fn feed_seq(
@@ -821,22 +831,19 @@ async fn push_in(
         .collect();
     let last_seq = tx.allocate(app, user, changed.len() as i64).await?;
     let now = wall_ms() as i64;
-    let mut seq = last_seq - changed.len() as i64;
-    for id in &changed {
-        seq += 1;
-        let state = records[*id].0.to_json();
-        tx.upsert(
-            app,
-            user,
-            &id.0,
-            &id.1,
-            &state,
-            seq,
-            &request.client_id,
-            now,
-        )
+    let first_seq = last_seq - changed.len() as i64;
+    let rows: Vec<RecordRow<'_>> = changed
+        .iter()
+        .enumerate()
+        .map(|(i, id)| RecordRow {
+            table: &id.0,
+            key: &id.1,
+            state: records[*id].0.to_json(),
+            seq: first_seq + 1 + i as i64,
+        })
+        .collect();
+    tx.upsert_many(app, user, &request.client_id, now, &rows)
         .await?;
-    }
     if !changed.is_empty() {
         let clock_value = clock
             .lock()
