@@ -21,12 +21,12 @@ const TYPES = {
   ".map": "application/json",
 };
 
-/** Serves the repository read-only on a free loopback port. */
-export async function startServer() {
+/** Serves `root` (default: the repository) read-only on a free loopback port. */
+export async function startServer(root = ROOT) {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname));
-    const file = join(ROOT, path);
-    if (!file.startsWith(ROOT)) {
+    const file = join(root, path);
+    if (!file.startsWith(root)) {
       res.writeHead(403).end();
       return;
     }
