@@ -66,3 +66,47 @@ test("the installed package runs in Chromium", async () => {
     await files.close();
   }
 });
+
+test("a strict TypeScript consumer type-checks against the published types", () => {
+  writeFileSync(join(project, "tsconfig.json"), JSON.stringify({
+    compilerOptions: {
+      strict: true, noEmit: true, target: "ES2022", module: "ESNext",
+      moduleResolution: "Bundler", lib: ["ES2022", "DOM"], skipLibCheck: false,
+    },
+    files: ["consumer.ts"],
+  }));
+  writeFileSync(join(project, "consumer.ts"), `
+import init, { SyncClient, type Row, type ChangeEvent, type SyncResult, type Conflict } from "fieldsync";
+await init();
+const client: SyncClient = await SyncClient.open({
+  dbName: "app", version: 1, schema: { todos: "id, done" },
+  serverUrl: "http://localhost:3050", appId: "todo", getToken: async () => "token",
+});
+const key = await client.put("todos", { id: "t1", title: "Buy milk", done: 0 });
+const updated: number = await client.update("todos", key, { title: "Buy eggs" });
+const row: Row | undefined = await client.get("todos", "t1");
+const rows: Row[] = await client.query("todos", { index: "done", equals: 0, limit: 10 });
+const result: SyncResult = await client.sync();
+const conflicts: Conflict[] = result.conflicts;
+const off: () => void = client.on("change", (e) => console.log((e as ChangeEvent).tables));
+off();
+client.setConflictResolver("todos", ({ local, remote }) => (remote ? { ...remote, ...local } : "local"));
+const status: "idle" | "syncing" | "offline" | "error" = client.status;
+const stores: Record<string, string> = SyncClient.dexieStores();
+console.log(updated, row, rows, conflicts, status, stores);
+// The types are precise, not \`any\`: each of these must be a type error.
+// @ts-expect-error table names are strings
+await client.put(42, { id: "x" });
+// @ts-expect-error records hold JSON values, not functions
+await client.put("todos", { id: "x", f: () => 1 });
+// @ts-expect-error event names are checked
+client.on("nope", () => {});
+// @ts-expect-error durability is one of three words
+await SyncClient.open({ dbName: "a", version: 1, schema: {}, durability: "fast" });
+`);
+  try {
+    execFileSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", project], { encoding: "utf8" });
+  } catch (e) {
+    assert.fail(`tsc reported errors:\n${e.stdout}`);
+  }
+});
