@@ -1,5 +1,7 @@
 //! Browser tests, run in real headless Chromium with real IndexedDB:
-//! `wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver`.
+//! `scripts/with-server cargo test --target wasm32-unknown-unknown --test web`
+//! with `CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner`
+//! and `CHROMEDRIVER=/usr/bin/chromedriver` (as `scripts/test` does).
 //! One entry mounts every module, so the wasm test binary is built once.
 //! Each test opens its own uniquely named database.
 #![cfg(target_arch = "wasm32")]
