@@ -4,11 +4,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, launchBrowser, startServer } from "./support.mjs";
+import { ROOT, launchBrowser, spawnSyncServer, startServer } from "./support.mjs";
 
 let project;
 let tarball;
@@ -108,5 +108,71 @@ await SyncClient.open({ dbName: "a", version: 1, schema: {}, durability: "fast" 
     execFileSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", project], { encoding: "utf8" });
   } catch (e) {
     assert.fail(`tsc reported errors:\n${e.stdout}`);
+  }
+});
+
+test("the published .d.ts matches the golden file (API changes are deliberate)", () => {
+  const golden = join(ROOT, "tests", "golden", "fieldsync.d.ts");
+  const published = readFileSync(join(project, "node_modules", "fieldsync", "web", "fieldsync.d.ts"), "utf8");
+  if (process.env.FIELDSYNC_BLESS === "1") writeFileSync(golden, published);
+  const expected = readFileSync(golden, "utf8");
+  if (published !== expected) {
+    let diff = "";
+    try {
+      execFileSync("diff", ["-u", golden, "-"], { input: published, encoding: "utf8" });
+    } catch (e) {
+      diff = e.stdout;
+    }
+    assert.fail(
+      "The public TypeScript API changed. If that is intended, update the golden file with\n" +
+      "  FIELDSYNC_BLESS=1 scripts/with-server node --test tests/js/package.test.mjs\n" +
+      `and commit tests/golden/fieldsync.d.ts with the change.\n${diff}`,
+    );
+  }
+});
+
+test("a fresh Vite 7 app builds with the package and syncs in Chromium", async () => {
+  const app = join(project, "vite-app");
+  mkdirSync(app);
+  writeFileSync(join(app, "index.html"), `<!doctype html><title>vite consumer</title><script type="module" src="/main.js"></script>`);
+  // What a user writes: the bare import, the default init(), nothing about
+  // where the .wasm lives (Vite finds it through new URL(…, import.meta.url)).
+  writeFileSync(join(app, "main.js"), `
+import init, { SyncClient } from "fieldsync";
+window.roundTrip = async (serverUrl, token) => {
+  await init();
+  const options = { version: 1, schema: { todos: "id, done" }, serverUrl, appId: "vite", token };
+  const a = await SyncClient.open({ ...options, dbName: "vite-a" });
+  const b = await SyncClient.open({ ...options, dbName: "vite-b" });
+  await a.put("todos", { id: "v1", title: "built by Vite", done: 0 });
+  const pushed = (await a.sync()).pushed;
+  await b.sync();
+  return { pushed, atB: await b.get("todos", "v1"), wasm: performance.getEntriesByType("resource").map((r) => r.name).filter((n) => n.endsWith(".wasm")).length };
+};
+window.appReady = true;
+`);
+  const vite = join(ROOT, "node_modules", "vite", "bin", "vite.js");
+  const version = execFileSync("node", [vite, "--version"], { encoding: "utf8" });
+  assert.match(version, /^vite\/7\./, version);
+  execFileSync("node", [vite, "build", "--logLevel", "warn"], { cwd: app, encoding: "utf8" });
+  const assets = readdirSync(join(app, "dist", "assets"));
+  assert.ok(assets.some((f) => f.endsWith(".wasm")), `Vite emitted the wasm as an asset: ${assets.join(", ")}`);
+
+  const sync = await spawnSyncServer();
+  const files = await startServer(join(app, "dist"));
+  const browser = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${files.url}/index.html`);
+    await page.waitForFunction(() => window.appReady === true);
+    const out = await page.evaluate(async (url) => {
+      const { token } = await (await fetch(`${url}/dev/token`, { method: "POST", body: JSON.stringify({ user: "vite" }) })).json();
+      return window.roundTrip(url, token);
+    }, sync.url);
+    assert.deepEqual(out, { pushed: 1, atB: { id: "v1", title: "built by Vite", done: 0 }, wasm: 1 });
+  } finally {
+    await browser.close();
+    await files.close();
+    await sync.stop();
   }
 });
