@@ -25,6 +25,9 @@ pub struct Config {
     /// `FIELDSYNC_DEV=1` (`--dev`): mint tokens for any user name at
     /// `POST /dev/token`. Never in production.
     pub dev_mode: bool,
+    /// `FIELDSYNC_STATIC_DIR` (`--static-dir`): in development mode, serve the
+    /// files of this directory at `/` (the demo app). Refused without `--dev`.
+    pub static_dir: Option<std::path::PathBuf>,
     /// Largest request body (bytes).
     pub max_body_bytes: usize,
     /// Most WebSockets one user may hold open per app.
@@ -50,6 +53,7 @@ impl Default for Config {
             jwt_issuer: None,
             cors_origins: None,
             dev_mode: false,
+            static_dir: None,
             max_body_bytes: 10 * 1024 * 1024,
             max_sockets_per_user: 32,
             max_ws_message_bytes: 64 * 1024,
@@ -110,6 +114,11 @@ const VARS: &[(&str, &str, &str)] = &[
         "FIELDSYNC_DEV",
         "--dev",
         "1: development mode, mints tokens at POST /dev/token (never in production)",
+    ),
+    (
+        "FIELDSYNC_STATIC_DIR",
+        "--static-dir",
+        "development mode only: serve this directory's files at / (the demo app)",
     ),
 ];
 
@@ -185,7 +194,25 @@ impl Config {
                     .then_some(origins);
                 }
                 "FIELDSYNC_DEV" => config.dev_mode = matches!(value.as_str(), "1" | "true" | "yes"),
+                "FIELDSYNC_STATIC_DIR" => {
+                    config.static_dir = Some(value.into())
+                        .filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty())
+                }
                 _ => {}
+            }
+        }
+        if let Some(dir) = &config.static_dir {
+            if !config.dev_mode {
+                return Err(ConfigError(format!(
+                    "--static-dir {} serves files only in development mode; add --dev (FIELDSYNC_DEV=1), or serve your app with a web server of its own",
+                    dir.display()
+                )));
+            }
+            if !dir.is_dir() {
+                return Err(ConfigError(format!(
+                    "--static-dir {}: no such directory (build the demo with scripts/demo, or give the path to your built app)",
+                    dir.display()
+                )));
             }
         }
         Ok(Command::Serve(Box::new(config)))
@@ -235,5 +262,24 @@ mod tests {
                 .contains("unknown argument")
         );
         assert!(parse(&[], &[("PORT", "x")]).unwrap_err().0.contains("PORT"));
+        let dir = std::env::temp_dir();
+        let dir = dir.to_str().unwrap();
+        assert!(
+            parse(&["--static-dir", dir], &[])
+                .unwrap_err()
+                .0
+                .contains("--dev"),
+            "static files only in development mode"
+        );
+        assert!(
+            parse(&["--dev", "--static-dir", "/no/such/dir"], &[])
+                .unwrap_err()
+                .0
+                .contains("no such directory")
+        );
+        let Command::Serve(c) = parse(&["--dev"], &[("FIELDSYNC_STATIC_DIR", dir)]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.static_dir.as_deref(), Some(std::path::Path::new(dir)));
     }
 }

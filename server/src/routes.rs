@@ -47,6 +47,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics));
     if state.config.dev_mode {
         router = router.route("/dev/token", post(dev_token));
+        if let Some(dir) = &state.config.static_dir {
+            router = router.fallback_service(tower_http::services::ServeDir::new(dir));
+        }
     }
     router
         .layer(DefaultBodyLimit::max(limit))

@@ -841,6 +841,50 @@ async fn cors_preflight_allows_configured_origins_only() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_mode_serves_the_demo_directory() {
+    let dir = std::env::temp_dir().join(format!("fieldsync-static-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("fieldsync")).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>demo</h1>").unwrap();
+    std::fs::write(dir.join("fieldsync/fieldsync_bg.wasm"), b"\0asm").unwrap();
+    let static_dir = dir.clone();
+    let s = Server::start_with(Backend::Sqlite, move |c| {
+        c.dev_mode = true;
+        c.static_dir = Some(static_dir);
+    })
+    .await;
+    let index = s.http.get(format!("{}/", s.base)).send().await.unwrap();
+    assert_eq!(index.status(), 200);
+    assert_eq!(index.text().await.unwrap(), "<h1>demo</h1>");
+    let wasm = s
+        .http
+        .get(format!("{}/fieldsync/fieldsync_bg.wasm", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        wasm.headers()["content-type"],
+        "application/wasm",
+        "streaming compilation needs the wasm type"
+    );
+    let escape = s
+        .http
+        .get(format!("{}/../Cargo.toml", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(escape.status(), 404);
+    let health = s
+        .http
+        .get(format!("{}/health", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the API routes still win over files");
+    s.stop().await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// Two server instances on one PostgreSQL database behave as one: a push
 /// to one reaches WebSockets held by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

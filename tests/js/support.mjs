@@ -80,8 +80,9 @@ export async function openHarness(context, base) {
 }
 
 /** A fieldsync-server process of the test's own (development mode), which
- * the test may kill and restart on the same port and SQLite file. */
-export async function spawnSyncServer() {
+ * the test may kill and restart on the same port and SQLite file; `extraEnv`
+ * adds settings (e.g. FIELDSYNC_STATIC_DIR). */
+export async function spawnSyncServer(extraEnv = {}) {
   const bin = process.env.FIELDSYNC_SERVER_BIN;
   if (!bin) throw new Error("FIELDSYNC_SERVER_BIN is not set: run the tests through scripts/with-server");
   const dir = mkdtempSync(join(tmpdir(), "fieldsync-e2e-"));
@@ -93,7 +94,7 @@ export async function spawnSyncServer() {
   let child;
   const start = async () => {
     child = spawn(bin, [], {
-      env: { ...process.env, FIELDSYNC_DEV: "1", PORT: String(port), DATABASE_URL: join(dir, "e2e.sqlite"), JWT_SECRET: "e2e-secret", RUST_LOG: "warn" },
+      env: { ...process.env, FIELDSYNC_DEV: "1", PORT: String(port), DATABASE_URL: join(dir, "e2e.sqlite"), JWT_SECRET: "e2e-secret", RUST_LOG: "warn", ...extraEnv },
       stdio: "ignore",
     });
     for (let i = 0; i < 200; i++) {
