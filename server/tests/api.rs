@@ -11,6 +11,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+use common::{Backend, fresh_database};
+
 struct Server {
     base: String,
     state: Arc<AppState>,
@@ -18,44 +21,6 @@ struct Server {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     db: std::path::PathBuf,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh database for one test: a SQLite file, or a new PostgreSQL
-/// database on the server `scripts/with-postgres` started.
-async fn fresh_database(backend: Backend) -> String {
-    let unique = format!(
-        "fs_test_{}_{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    match backend {
-        Backend::Sqlite => std::env::temp_dir()
-            .join(format!("{unique}.sqlite"))
-            .display()
-            .to_string(),
-        Backend::Postgres => {
-            let admin = std::env::var("FIELDSYNC_TEST_POSTGRES_URL").expect(
-                "FIELDSYNC_TEST_POSTGRES_URL is not set: run the tests through scripts/test, or `scripts/with-postgres cargo test -p fieldsync-server`",
-            );
-            let pool = sqlx::PgPool::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {unique}")))
-                .execute(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            let base = admin.rsplit_once('/').unwrap().0;
-            format!("{base}/{unique}")
-        }
-    }
 }
 
 /// Runs a scenario once per backend.
