@@ -66,10 +66,10 @@ impl ServerProcess {
         let http = common::http();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(res) = http.get(format!("{}/health", self.base())).send().await {
-                if res.status().is_success() {
-                    return;
-                }
+            if let Ok(res) = http.get(format!("{}/health", self.base())).send().await
+                && res.status().is_success()
+            {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -562,14 +562,16 @@ impl Sim {
         }
         match message.payload {
             Payload::Push { .. } | Payload::Pull { .. } => {
-                if let Some(reply) = self.serve(&message).await? {
-                    if !lose_reply {
-                        self.network.push(Message {
-                            client: message.client,
-                            request: message.request,
-                            payload: reply,
-                        });
-                    }
+                // The server commits whether or not its reply gets through.
+                let reply = self.serve(&message).await?;
+                if let Some(reply) = reply
+                    && !lose_reply
+                {
+                    self.network.push(Message {
+                        client: message.client,
+                        request: message.request,
+                        payload: reply,
+                    });
                 }
             }
             _ => self.receive(message)?,
@@ -742,7 +744,7 @@ impl Sim {
     }
 }
 
-fn remove_database(path: &PathBuf) {
+fn remove_database(path: &std::path::Path) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
