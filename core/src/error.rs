@@ -60,6 +60,15 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A `since` that is neither a cursor nor an RFC 3339 timestamp.
+    #[error(
+        "`since` {cursor:?} is neither a cursor this server returned (syncedUntil) nor an RFC 3339 timestamp; send the last syncedUntil, or omit it to start over"
+    )]
+    InvalidCursor {
+        /// The cursor given (shortened if long).
+        cursor: String,
+    },
+
     /// A Dexie.Observable `_changes` row fieldsync cannot read.
     #[error("change log row (rev {rev}): {reason}")]
     ChangeRow {

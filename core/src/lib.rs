@@ -54,5 +54,5 @@ pub use record::{FieldLoss, Lifecycle, MergeReport, RecordState, Register};
 pub use schema::{DatabaseSchema, IndexSpec, KeyPath, TableSchema};
 pub use wire::{
     Change, ClientMessage, Conflict, Cursor, ErrorBody, FieldWrite, Op, PullQuery, PullResponse,
-    PushRequest, PushResponse, ServerMessage,
+    PushRequest, PushResponse, ServerMessage, Since,
 };

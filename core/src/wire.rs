@@ -396,6 +396,113 @@ pub struct PullQuery {
     pub limit: Option<u32>,
 }
 
+impl PullQuery {
+    /// Decodes a pull's query string (`collection=todos&since=c41&limit=500`,
+    /// URL-encoded as browsers send it) and checks it. Unknown parameters are
+    /// ignored; a parameter given twice is an error.
+    pub fn from_query(query: &str) -> Result<PullQuery, Error> {
+        const EXPECTED: &str = "expected ?collection=<table>&since=<cursor>[&limit=N]";
+        let (mut collection, mut since, mut limit) = (None, None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = form_decode(name).map_err(|m| Error::wire("query", m))?;
+            let slot = match name.as_str() {
+                "collection" => &mut collection,
+                "since" => &mut since,
+                "limit" => &mut limit,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(Error::wire(name, format!("given twice; {EXPECTED}")));
+            }
+            *slot = Some(form_decode(value).map_err(|m| Error::wire(name.clone(), m))?);
+        }
+        let collection =
+            collection.ok_or_else(|| Error::wire("collection", format!("missing; {EXPECTED}")))?;
+        validate_table_name(&collection).map_err(|m| Error::wire("collection", m))?;
+        let limit = match limit {
+            None => None,
+            Some(text) => Some(text.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::wire(
+                    "limit",
+                    format!(
+                        "{:?} is not a whole number from 1 to 4294967295",
+                        shorten(&text)
+                    ),
+                )
+            })?),
+        };
+        Ok(PullQuery {
+            collection,
+            since,
+            limit,
+        })
+    }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte;
+/// the bytes must be UTF-8.
+fn form_decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or("a `%` not followed by two hex digits")?;
+                out.push(hex);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8 once percent-decoded".to_owned())
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// Where a pull (or a push's `since`) starts, decoded from a cursor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// From the beginning.
+    Start,
+    /// After a feed position (cursor `c<seq>`).
+    Seq(i64),
+    /// After a server time (ms since the epoch), from an RFC 3339 `since`.
+    Time(i64),
+}
+
+impl Since {
+    /// Decodes `since`: empty or absent is the start; `c<seq>` a cursor the
+    /// server returned; anything else must be an RFC 3339 timestamp.
+    pub fn parse(cursor: Option<&str>) -> Result<Since, Error> {
+        let Some(text) = cursor.map(str::trim).filter(|c| !c.is_empty()) else {
+            return Ok(Since::Start);
+        };
+        if let Some(seq) = text.strip_prefix('c').and_then(|n| n.parse::<i64>().ok()) {
+            return Ok(if seq <= 0 {
+                Since::Start
+            } else {
+                Since::Seq(seq)
+            });
+        }
+        match Timestamp::parse(text) {
+            Ok(ts) => Ok(Since::Time(ts.ms() as i64)),
+            Err(_) => Err(Error::InvalidCursor {
+                cursor: shorten(text),
+            }),
+        }
+    }
+}
+
 /// Response to a pull.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -708,5 +815,51 @@ mod tests {
         ] {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
+    }
+
+    #[test]
+    fn pull_queries_decode_like_browsers_encode_them() {
+        let q = PullQuery::from_query("collection=my+to%64os&since=c5&limit=10&extra=1").unwrap();
+        assert_eq!(
+            (q.collection.as_str(), q.since.as_deref(), q.limit),
+            ("my todos", Some("c5"), Some(10))
+        );
+        let q = PullQuery::from_query("collection=t").unwrap();
+        assert_eq!((q.since, q.limit), (None, None));
+        let cases = [
+            ("", "collection", "missing"),
+            ("since=c1", "collection", "missing"),
+            ("collection=", "collection", "empty"),
+            ("collection=a&collection=b", "collection", "given twice"),
+            ("collection=t&since=%zz", "since", "hex"),
+            ("collection=%FF", "collection", "UTF-8"),
+            ("collection=t&limit=0", "limit", "whole number"),
+            ("collection=t&limit=-1", "limit", "whole number"),
+            ("collection=t&limit=99999999999", "limit", "whole number"),
+        ];
+        for (query, path, needle) in cases {
+            match PullQuery::from_query(query) {
+                Err(Error::Wire { path: p, message }) => {
+                    assert_eq!(p, path, "{query}: {message}");
+                    assert!(message.contains(needle), "{query}: {message}");
+                }
+                other => panic!("{query}: expected a wire error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn since_takes_cursors_and_timestamps() {
+        assert_eq!(Since::parse(None), Ok(Since::Start));
+        assert_eq!(Since::parse(Some("  ")), Ok(Since::Start));
+        assert_eq!(Since::parse(Some("c0")), Ok(Since::Start));
+        assert_eq!(Since::parse(Some("c42")), Ok(Since::Seq(42)));
+        assert_eq!(
+            Since::parse(Some("1970-01-01T00:00:01.000Z")),
+            Ok(Since::Time(1000))
+        );
+        let err = Since::parse(Some("yesterday")).unwrap_err();
+        assert!(matches!(err, Error::InvalidCursor { .. }));
+        assert!(err.to_string().contains("syncedUntil"), "{err}");
     }
 }

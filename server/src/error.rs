@@ -72,6 +72,7 @@ impl From<fieldsync_core::Error> for AppError {
     fn from(err: fieldsync_core::Error) -> Self {
         let code = match &err {
             fieldsync_core::Error::MalformedJson { .. } => "malformed_json",
+            fieldsync_core::Error::InvalidCursor { .. } => "invalid_cursor",
             _ => "invalid_request",
         };
         AppError::bad_request(code, err.to_string())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -141,23 +141,13 @@ async fn pull(
     State(state): State<Arc<AppState>>,
     Path(app_id): Path<String>,
     headers: HeaderMap,
-    query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let started = Instant::now();
     let result = async {
         check_app_id(&app_id)?;
         let user = user_of(&state, &headers).await?;
-        let Query(query) = query.map_err(|e| {
-            AppError::bad_request(
-                "invalid_request",
-                format!(
-                    "{}; expected ?collection=<table>&since=<cursor>[&limit=N]",
-                    e.body_text()
-                ),
-            )
-        })?;
-        wire::validate_table_name(&query.collection)
-            .map_err(|m| AppError::bad_request("invalid_request", format!("collection: {m}")))?;
+        let query = PullQuery::from_query(query.as_deref().unwrap_or(""))?;
         let since = Since::parse(query.since.as_deref())?;
         let limit = query
             .limit

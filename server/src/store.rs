@@ -45,51 +45,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AppError;
 
-/// Where a pull or push's `since` starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Since {
-    /// From the beginning.
-    Start,
-    /// After a feed position.
-    Seq(i64),
-    /// After a server time (ms since the epoch).
-    Time(i64),
-}
+pub use fieldsync_core::Since;
 
-impl Since {
-    /// Parses a cursor: `c<seq>`, an RFC 3339 timestamp, or nothing.
-    pub fn parse(cursor: Option<&str>) -> Result<Since, AppError> {
-        let Some(text) = cursor.map(str::trim).filter(|c| !c.is_empty()) else {
-            return Ok(Since::Start);
-        };
-        if let Some(seq) = text.strip_prefix('c').and_then(|n| n.parse::<i64>().ok()) {
-            return Ok(if seq <= 0 {
-                Since::Start
-            } else {
-                Since::Seq(seq)
-            });
-        }
-        match Timestamp::parse(text) {
-            Ok(ts) => Ok(Since::Time(ts.ms() as i64)),
-            Err(_) => Err(AppError::bad_request(
-                "invalid_cursor",
-                format!(
-                    "`since` {text:?} is neither a cursor this server returned (syncedUntil) nor an RFC 3339 timestamp; send the last syncedUntil, or omit it to start over"
-                ),
-            )),
-        }
-    }
-
-    /// The SQL filter's bound, and whether it is a time.
-    fn bound(self) -> (i64, bool) {
-        match self {
-            Since::Start => (0, false),
-            Since::Seq(s) => (s, false),
-            Since::Time(ms) => (ms, true),
-        }
+/// The SQL filter's bound of a `since`, and whether it is a time.
+fn bound(since: Since) -> (i64, bool) {
+    match since {
+        Since::Start => (0, false),
+        Since::Seq(s) => (s, false),
+        Since::Time(ms) => (ms, true),
     }
 }
-
 fn cursor(seq: i64) -> Cursor {
     Cursor(format!("c{seq}"))
 }
@@ -307,7 +272,7 @@ macro_rules! feed_tx {
                 since: Since,
                 limit: i64,
             ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-                let (bound, by_time) = since.bound();
+                let (bound, by_time) = bound(since);
                 let sql = if by_time {
                     CHANGED_SINCE_TIME
                 } else {
@@ -333,7 +298,7 @@ macro_rules! feed_tx {
                 since: Since,
                 limit: i64,
             ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-                let (bound, by_time) = since.bound();
+                let (bound, by_time) = bound(since);
                 let sql = if by_time {
                     PAGE_SINCE_TIME
                 } else {
