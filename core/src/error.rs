@@ -16,7 +16,7 @@ pub enum Error {
 
     /// A record key that cannot be synced.
     #[error(
-        "invalid record id {found}: expected a non-empty string, a finite number, or a non-empty array of strings and numbers"
+        "invalid record id {found}: expected a non-empty string, a finite number (integers within ±2^53, which JavaScript holds exactly; send larger ones as strings), or a non-empty array of strings and numbers"
     )]
     InvalidKey {
         /// The offending key, as canonical JSON.

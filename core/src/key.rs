@@ -49,10 +49,19 @@ impl fmt::Display for RecordKey {
     }
 }
 
+/// 2^53: the largest integer JavaScript holds exactly (with its neighbours).
+const MAX_EXACT_INTEGER: u64 = 1 << 53;
+
 fn is_valid_key(value: &Value, top: bool) -> bool {
     match value {
         Value::String(s) => !s.is_empty() || !top,
-        Value::Number(n) => n.as_f64().is_some_and(f64::is_finite),
+        // Integers beyond 2^53 would reach JavaScript (and IndexedDB) as a
+        // different number: another record.
+        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => u <= MAX_EXACT_INTEGER,
+            (None, Some(i)) => i.unsigned_abs() <= MAX_EXACT_INTEGER,
+            _ => n.as_f64().is_some_and(f64::is_finite),
+        },
         Value::Array(items) if top => {
             !items.is_empty() && items.iter().all(|item| is_valid_key(item, false))
         }
@@ -112,9 +121,20 @@ mod tests {
             json!({}),
             json!([]),
             json!([[1]]),
+            json!(9_007_199_254_740_993u64),
+            json!(-9_007_199_254_740_993i64),
+            json!(["a", 9_007_199_254_740_993u64]),
         ] {
             let err = RecordKey::new(bad.clone()).unwrap_err().to_string();
             assert!(err.contains("non-empty string"), "{bad}: {err}");
         }
+        assert!(
+            RecordKey::new(json!(9_007_199_254_740_992u64)).is_ok(),
+            "2^53 itself is exact"
+        );
+        assert!(
+            RecordKey::new(json!(1e300)).is_ok(),
+            "a double is what it is"
+        );
     }
 }

@@ -187,7 +187,10 @@ pub fn parse_table(table: &str, spec: &str) -> Result<TableSchema, Error> {
             .map_err(error)
             .map(|spec| (spec, part.clone()))
     });
-    let (primary_key, _) = entries.next().expect("split yields at least one entry")?;
+    let (mut primary_key, _) = entries.next().expect("split yields at least one entry")?;
+    // A primary key is unique whether or not it says `&` (Dexie accepts the
+    // `&`); recording that keeps one schema for both spellings.
+    primary_key.unique = true;
     let schema_error = |part: String, reason: &str| Error::Schema {
         table: table.to_owned(),
         part,
@@ -257,6 +260,11 @@ fn parse_entry(raw: &str) -> Result<IndexSpec, String> {
     } else {
         Some(KeyPath::Single(name.clone()))
     };
+    match &key_path {
+        Some(KeyPath::Single(path)) => check_key_path(path)?,
+        Some(KeyPath::Compound(paths)) => paths.iter().try_for_each(|p| check_key_path(p))?,
+        None => {}
+    }
     Ok(IndexSpec {
         name,
         key_path,
@@ -266,12 +274,40 @@ fn parse_entry(raw: &str) -> Result<IndexSpec, String> {
     })
 }
 
+/// IndexedDB accepts only key paths of identifiers joined by dots; anything
+/// else would fail later, inside the upgrade, with a bare `SyntaxError`.
+fn check_key_path(path: &str) -> Result<(), String> {
+    let identifier = |part: &str| {
+        let mut chars = part.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+            && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    };
+    if path.split('.').all(identifier) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{path:?} is not a key path IndexedDB accepts: use property names (letters, digits, `_`, `$`) joined by dots, such as `address.city`"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn single(s: &str) -> Option<KeyPath> {
         Some(KeyPath::Single(s.into()))
+    }
+
+    #[test]
+    fn key_paths_must_be_identifiers() {
+        for bad in ["a b", "e]", "[a + b]", "a..b", "1st", "[]", "x-y"] {
+            let err = parse_table("t", &format!("id, {bad}")).unwrap_err();
+            assert!(err.to_string().contains("key path"), "{bad}: {err}");
+        }
+        assert!(parse_table("t", "id, $meta, _x.y2, [first+addr.city], über").is_ok());
     }
 
     #[test]
@@ -323,6 +359,7 @@ mod tests {
         let unique_pk = parse_table("users", "&id").unwrap().primary_key;
         assert!(unique_pk.unique);
         assert_eq!(unique_pk.source(true), "id");
+        assert_eq!(parse_table("users", "id").unwrap().primary_key, unique_pk);
     }
 
     #[test]

@@ -30,6 +30,8 @@ use crate::record::{FieldLoss, Lifecycle, RecordState, Register};
 pub const MAX_TABLE_NAME_LEN: usize = 128;
 /// Longest field name accepted on the wire.
 pub const MAX_FIELD_NAME_LEN: usize = 256;
+/// Most fields one change may carry (`data` and `fields` together).
+pub const MAX_FIELDS_PER_CHANGE: usize = 1000;
 
 /// Parses a JSON message, naming the path of the first problem.
 ///
@@ -109,7 +111,7 @@ pub enum Op {
 }
 
 /// One field's write: its value and timestamp (`updatedAt`, or `at`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FieldWrite {
     /// The value written; `None` only when it was missing on the wire.
@@ -125,6 +127,14 @@ pub struct FieldWrite {
     /// The write removed the property.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
+}
+
+/// Two writes are equal when they set the same register: a removal's
+/// `value` is ignored (absent, or `null` as it is sent), as everywhere else.
+impl PartialEq for FieldWrite {
+    fn eq(&self, other: &Self) -> bool {
+        self.removed == other.removed && self.to_register() == other.to_register()
+    }
 }
 
 impl FieldWrite {
@@ -193,6 +203,16 @@ impl Change {
                 format!(
                     "the update of {}/{} carries no `fields` (send {{\"fields\": {{\"name\": {{\"value\": …, \"updatedAt\": \"…\"}}}}}}) and no `data`",
                     self.table, self.id
+                ),
+            ));
+        }
+        let fields =
+            self.data.as_ref().map_or(0, Map::len) + self.fields.as_ref().map_or(0, BTreeMap::len);
+        if fields > MAX_FIELDS_PER_CHANGE {
+            return Err(Error::wire(
+                path,
+                format!(
+                    "{fields} fields in one change; at most {MAX_FIELDS_PER_CHANGE} per record (keep large collections in arrays or in records of their own)"
                 ),
             ));
         }
@@ -274,6 +294,10 @@ pub fn validate_table_name(name: &str) -> Result<(), String> {
     } else if name.len() > MAX_TABLE_NAME_LEN {
         Err(format!(
             "the table name is longer than {MAX_TABLE_NAME_LEN} bytes"
+        ))
+    } else if name.chars().any(char::is_control) {
+        Err(format!(
+            "the table name {name:?} contains control characters; use letters, digits and punctuation"
         ))
     } else if name.starts_with('_') {
         Err(format!(

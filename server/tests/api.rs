@@ -806,6 +806,110 @@ async fn cors_preflight_allows_configured_origins_only() {
     s.stop().await;
 }
 
+/// A corpus of hostile requests: each gets the right error, and the stored
+/// data is exactly what it was before.
+async fn hostile_requests_get_clear_errors_and_change_nothing(backend: Backend) {
+    let s = Server::start(backend).await;
+    let (status, _) = s
+        .push(
+            "u",
+            json!({"clientId": "c", "changes": [
+                {"table": "todos", "id": "t1", "op": "insert", "data": {"title": "keep me", "n": 1}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let before = s.pull("u", "collection=todos").await;
+    let change = |extra: Value| {
+        let mut c = json!({"table": "todos", "id": "t1", "op": "update"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"clientId": "c", "changes": [c]}).to_string()
+    };
+    let ts = "2030-01-01T00:00:00.000000000Z";
+    let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+    let many_fields: serde_json::Map<String, Value> = (0..5000)
+        .map(|i| (format!("f{i}"), json!({"value": i, "updatedAt": ts})))
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, u16, &str, &str)> = vec![
+        ("a number beyond f64", format!(r#"{{"clientId":"c","changes":[{{"table":"todos","id":"t1","op":"update","fields":{{"n":{{"value":1e400,"updatedAt":"{ts}"}}}}}}]}}"#).into_bytes(), 400, "malformed_json", "number out of range"),
+        ("an id beyond 2^53", change(json!({"id": 9007199254740993u64, "fields": {"n": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "string"),
+        ("5,000 levels of nesting", format!(r#"{{"clientId":"c","changes":[{{"table":"todos","id":"t1","op":"update","fields":{{"n":{{"value":{deep},"updatedAt":"{ts}"}}}}}}]}}"#).into_bytes(), 400, "malformed_json", "recursion limit"),
+        ("invalid UTF-8", [&br#"{"clientId":"c","changes":[{"table":"todos","id":"t1","op":"update","fields":{"n":{"value":""#[..], &[0xff, 0xfe], &br#"","updatedAt":"2030-01-01T00:00:00Z"}}}]}"#[..]].concat(), 400, "malformed_json", "invalid unicode"),
+        ("a 10 MB string", change(json!({"fields": {"n": {"value": "x".repeat(10 * 1024 * 1024), "updatedAt": ts}}})).into_bytes(), 413, "payload_too_large", "10485760"),
+        ("__proto__ in data", br#"{"clientId":"c","changes":[{"table":"todos","id":"t1","op":"insert","data":{"__proto__":{"admin":true}}}]}"#.to_vec(), 400, "invalid_request", "__proto__"),
+        ("__proto__ in fields", change(json!({"fields": {"__proto__": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "__proto__"),
+        ("5,000 fields", change(json!({"fields": many_fields})).into_bytes(), 400, "invalid_request", "fields"),
+        ("a 300-byte field name", change(json!({"fields": {"x".repeat(300): {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "longer than"),
+        ("a 200-byte table name", change(json!({"table": "t".repeat(200), "fields": {"n": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "table name"),
+        ("a NUL in a table name", change(json!({"table": "to\u{0}dos", "fields": {"n": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "table name"),
+        ("an empty id", change(json!({"id": "", "fields": {"n": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "id"),
+        ("an object id", change(json!({"id": {"a": 1}, "fields": {"n": {"value": 1, "updatedAt": ts}}})).into_bytes(), 400, "invalid_request", "id"),
+        ("a year-10000 timestamp", change(json!({"fields": {"n": {"value": 1, "updatedAt": "10000-01-01T00:00:00Z"}}})).into_bytes(), 400, "invalid_request", "RFC 3339"),
+        ("an unknown op", change(json!({"op": "drop_table"})).into_bytes(), 400, "invalid_request", "unknown variant"),
+        ("one bad change among good ones", json!({"clientId": "c", "changes": [
+            {"table": "todos", "id": "t1", "op": "update", "fields": {"title": {"value": "overwritten", "updatedAt": ts}}},
+            {"table": "todos", "id": "t2", "op": "update"}
+        ]}).to_string().into_bytes(), 400, "invalid_request", "changes[1]"),
+    ];
+    for (what, body, status, code, needle) in cases {
+        let res = s
+            .http
+            .post(format!("{}/sync/todo", s.base))
+            .bearer_auth(s.token("u"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let got = res.status().as_u16();
+        let v: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (got, v["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{what}: {}",
+            v.to_string().chars().take(300).collect::<String>()
+        );
+        let message = v["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            message.contains(needle),
+            "{what}: {message:?} should mention {needle:?}"
+        );
+        assert_eq!(
+            s.pull("u", "collection=todos").await,
+            before,
+            "{what} changed the stored data"
+        );
+    }
+    // A NUL inside a value, a field name and an id is data like any other:
+    // stored and returned exactly.
+    let (status, v) = s
+        .push(
+            "u",
+            json!({"clientId": "c", "changes": [
+                {"table": "todos", "id": "n\u{0}ul", "op": "insert", "data": {"t\u{0}itle": "a\u{0}b"}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (_, page) = s.pull("u", "collection=todos").await;
+    let stored = page["serverChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "n\u{0}ul")
+        .expect("the NUL record is there");
+    assert_eq!(stored["fields"]["t\u{0}itle"]["value"], "a\u{0}b");
+    // Pulling a table nobody wrote is not an error: it is empty.
+    let (status, page) = s.pull("u", "collection=never_written").await;
+    assert_eq!(
+        (status, page["serverChanges"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn development_mode_serves_the_demo_directory() {
     let dir = std::env::temp_dir().join(format!("fieldsync-static-{}", std::process::id()));
@@ -886,6 +990,7 @@ on_both_databases!(
     users_are_isolated,
     pulls_page_and_never_skip_a_change_committed_concurrently,
     bad_inputs_get_the_spec_error_shape,
+    hostile_requests_get_clear_errors_and_change_nothing,
     websocket_auth_notifications_ping_and_limits,
     metrics_count_requests_and_changes,
     dev_mode_mints_tokens_and_is_off_by_default,
