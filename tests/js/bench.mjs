@@ -42,7 +42,29 @@ try {
       };
       const client = (durability) => SyncClient.open({ dbName: fresh(), version: 1, schema, durability });
 
-      const out = { apply: [], dexieBulk: [], dexieLogged: [], fsBulk: [], single: [], singleRelaxed: [], dexieSingle: [] };
+      const out = { apply: [], dexieBulk: [], dexieLogged: [], fsBulk: [], rawBulk: [], single: [], singleRelaxed: [], dexieSingle: [], rawSingle: [] };
+      // Raw IndexedDB: one object store, puts without any library.
+      const rawDb = () => new Promise((ok, fail) => {
+        const req = indexedDB.open(fresh(), 1);
+        req.onupgradeneeded = () => req.result.createObjectStore("todos", { keyPath: "id" });
+        req.onsuccess = () => ok(req.result);
+        req.onerror = () => fail(req.error);
+      });
+      const rawPut = (db, rows) => new Promise((ok, fail) => {
+        const tx = db.transaction("todos", "readwrite");
+        const store = tx.objectStore("todos");
+        for (const row of rows) store.put(row);
+        tx.oncomplete = () => ok();
+        tx.onerror = tx.onabort = () => fail(tx.error);
+      });
+      const rawBulk = async () => {
+        const db = await rawDb();
+        const t = performance.now();
+        await rawPut(db, records);
+        out.rawBulk.push(performance.now() - t);
+        db.close();
+        await drop(db.name);
+      };
       const dexieBulk = async () => {
         const db = await dexieDb();
         const t = performance.now();
@@ -85,7 +107,7 @@ try {
         logged.close();
         await drop(logged.name);
       };
-      const cases = [dexieBulk, apply, fsBulk, dexieLogged];
+      const cases = [dexieBulk, apply, fsBulk, dexieLogged, rawBulk];
       for (let round = 0; round < ROUNDS; round++) {
         // Rotate the order, so no case always runs first (or last).
         for (let i = 0; i < cases.length; i++) await cases[(i + round) % cases.length]();
@@ -107,7 +129,16 @@ try {
         out.dexieSingle.push(performance.now() - t);
       }
       db.close();
+      const raw = await rawDb();
+      for (let i = 0; i < WRITES; i++) {
+        const t = performance.now();
+        await rawPut(raw, [records[i % N]]);
+        out.rawSingle.push(performance.now() - t);
+      }
+      raw.close();
+      await drop(raw.name);
       return {
+        rawBulk: median(out.rawBulk), rawP50: pct(out.rawSingle, 0.5), rawP95: pct(out.rawSingle, 0.95),
         apply: median(out.apply), dexieBulk: median(out.dexieBulk), fsBulk: median(out.fsBulk),
         dexieLogged: median(out.dexieLogged),
         p50: pct(out.single, 0.5), p95: pct(out.single, 0.95),
@@ -125,6 +156,7 @@ try {
   console.log(`    with durability "relaxed":        ${ms(r.relaxedP50)} / ${ms(r.relaxedP95)}`);
   console.log(`    Dexie put (no log) p50/p95:       ${ms(r.dexieP50)} / ${ms(r.dexieP95)}   ratio p50 ${ratio(r.p50, r.dexieP50)}`);
   console.log(`(c) bulkPut ${N} with change log:     ${ms(r.fsBulk)}   Dexie bulkPut ${ms(r.dexieBulk)}   ratio ${ratio(r.fsBulk, r.dexieBulk)}   (target <= 1.3x)`);
+  console.log(`    raw IndexedDB: ${N} puts in one transaction ${ms(r.rawBulk)} (fieldsync apply ${ratio(r.apply, r.rawBulk)}, bulkPut ${ratio(r.fsBulk, r.rawBulk)}); one put p50/p95 ${ms(r.rawP50)} / ${ms(r.rawP95)} (fieldsync ${ratio(r.p50, r.rawP50)})`);
   console.log(`    floor: Dexie records + Observable-format rows, one transaction: ${ms(r.dexieLogged)}   ratio ${ratio(r.dexieLogged, r.dexieBulk)}; fieldsync vs floor ${ratio(r.fsBulk, r.dexieLogged)}`);
 } finally {
   await browser.close();
