@@ -9,10 +9,16 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(message) = wire::parse::<ClientMessage>(data) {
         let json = serde_json::to_vec(&message).expect("serialises");
-        assert_eq!(wire::parse::<ClientMessage>(&json).expect("parses"), message);
+        assert_eq!(
+            wire::parse::<ClientMessage>(&json).expect("parses"),
+            message
+        );
     }
     if let Ok(message) = wire::parse::<ServerMessage>(data) {
         let json = serde_json::to_vec(&message).expect("serialises");
-        assert_eq!(wire::parse::<ServerMessage>(&json).expect("parses"), message);
+        assert_eq!(
+            wire::parse::<ServerMessage>(&json).expect("parses"),
+            message
+        );
     }
 });
