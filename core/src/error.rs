@@ -79,6 +79,14 @@ pub enum Error {
     },
 }
 
+/// `text`, cut to `max` characters (with `…`) for an error message.
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
 impl Error {
     pub(crate) fn wire(path: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Wire {

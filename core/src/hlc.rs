@@ -271,16 +271,7 @@ impl Clock {
 }
 
 fn shorten(input: &str) -> String {
-    const MAX: usize = 64;
-    if input.len() <= MAX {
-        input.to_owned()
-    } else {
-        let mut end = MAX;
-        while !input.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &input[..end])
-    }
+    crate::error::shorten(input, 64)
 }
 
 fn digits(bytes: &[u8], at: usize, n: usize, what: &'static str) -> Result<u64, &'static str> {

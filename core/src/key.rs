@@ -70,11 +70,7 @@ fn is_valid_key(value: &Value, top: bool) -> bool {
 }
 
 fn shorten(s: &str) -> String {
-    if s.chars().count() <= 48 {
-        s.to_owned()
-    } else {
-        format!("{}…", s.chars().take(48).collect::<String>())
-    }
+    crate::error::shorten(s, 48)
 }
 
 impl Serialize for RecordKey {

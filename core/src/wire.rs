@@ -490,7 +490,7 @@ fn form_decode(text: &str) -> Result<String, String> {
 }
 
 fn shorten(text: &str) -> String {
-    text.chars().take(40).collect()
+    crate::error::shorten(text, 40)
 }
 
 /// Where a pull (or a push's `since`) starts, decoded from a cursor.

@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{dev_token, pull_all};
+
 struct Server {
     child: Child,
     base: String,
@@ -91,19 +95,6 @@ fn summary(mut ms: Vec<f64>) -> String {
     )
 }
 
-async fn token(http: &reqwest::Client, base: &str, user: &str) -> String {
-    let res: Value = http
-        .post(format!("{base}/dev/token"))
-        .body(json!({ "user": user }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["token"].as_str().unwrap().to_owned()
-}
-
 /// Samples the server's memory every 200 ms until `stop`; returns the peak.
 fn watch_memory(server: &Arc<Server>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<f64> {
     let server = server.clone();
@@ -123,7 +114,7 @@ async fn soak(base: &str, http: &reqwest::Client, clients: usize, secs: f64) {
     let users = 20;
     let mut tokens = Vec::new();
     for u in 0..users {
-        tokens.push(token(http, base, &format!("soak{u}")).await);
+        tokens.push(dev_token(http, base, &format!("soak{u}")).await);
     }
     let acked: Arc<Mutex<HashMap<usize, Vec<String>>>> = Arc::default();
     let pulls = Arc::new(AtomicU64::new(0));
@@ -213,30 +204,9 @@ async fn soak(base: &str, http: &reqwest::Client, clients: usize, secs: f64) {
     let mut checked = 0;
     for (user, ids) in acked.iter() {
         let token = &tokens[*user];
-        let mut stored = std::collections::HashSet::new();
-        let mut since = String::new();
-        loop {
-            let page: Value = http
-                .get(format!(
-                    "{base}/sync/soak/pull?collection=items&limit=1000&since={since}"
-                ))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            for change in page["serverChanges"].as_array().unwrap() {
-                stored.insert(change["id"].as_str().unwrap().to_owned());
-            }
-            since = page["syncedUntil"].as_str().unwrap().to_owned();
-            if !page["hasMore"].as_bool().unwrap() {
-                break;
-            }
-        }
+        let stored = pull_all(http, base, "soak", token).await;
         checked += ids.len();
-        lost += ids.iter().filter(|id| !stored.contains(*id)).count();
+        lost += ids.iter().filter(|id| !stored.contains_key(*id)).count();
     }
     println!("   acknowledged changes checked: {checked}; lost: {lost}");
     assert_eq!(lost, 0, "acknowledged changes were lost");
@@ -254,7 +224,7 @@ async fn sockets(
     let url = format!("{}/ws/soak", base.replace("http://", "ws://"));
     let mut tokens = Vec::new();
     for u in 0..users {
-        tokens.push(token(http, base, &format!("ws{u}")).await);
+        tokens.push(dev_token(http, base, &format!("ws{u}")).await);
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let opened = Instant::now();

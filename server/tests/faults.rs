@@ -8,17 +8,16 @@
 //! changes nothing (nothing was applied twice in effect), and every client
 //! pulls the same state.
 
-use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fieldsync_core::Clock;
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod common;
-use common::{Backend, fresh_database};
+use common::{Backend, dev_token, fresh_database, pull_all};
 
 const CLIENTS: usize = 6;
 /// One test at a time: restarting PostgreSQL would disturb the others.
@@ -102,19 +101,6 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-async fn token(http: &reqwest::Client, base: &str, user: &str) -> String {
-    let res: Value = http
-        .post(format!("{base}/dev/token"))
-        .body(json!({ "user": user }).to_string())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    res["token"].as_str().unwrap().to_owned()
-}
-
 /// Every client's batches, made up front so a retry sends the very same
 /// bytes: updates of ten records per client (each batch overwrites `n`), and
 /// one `data`-form insert per batch, which the server stamps on receipt.
@@ -176,33 +162,6 @@ async fn push_until_acknowledged(
     }
 }
 
-/// The user's whole state, as a new client pulls it: id → the change.
-async fn pull_all(http: &reqwest::Client, base: &str, token: &str) -> BTreeMap<String, Value> {
-    let mut since = String::new();
-    let mut state = BTreeMap::new();
-    loop {
-        let page: Value = http
-            // Cursors are `c<number>`: nothing to escape.
-            .get(format!(
-                "{base}/sync/faults/pull?collection=items&limit=1000&since={since}"
-            ))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for change in page["serverChanges"].as_array().unwrap() {
-            state.insert(change["id"].as_str().unwrap().to_owned(), change.clone());
-        }
-        since = page["syncedUntil"].as_str().unwrap().to_owned();
-        if !page["hasMore"].as_bool().unwrap() {
-            return state;
-        }
-    }
-}
-
 /// Streams every client's batches at the server while `disrupt` runs, then
 /// checks that nothing acknowledged was lost or applied twice.
 async fn storm<F, Fut>(base: String, disrupt: F)
@@ -212,7 +171,7 @@ where
 {
     let http = common::http();
     let user = format!("u{}", now_ms());
-    let token = token(&http, &base, &user).await;
+    let token = dev_token(&http, &base, &user).await;
     let all: Vec<Vec<String>> = (0..CLIENTS).map(batches).collect();
     let done = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -246,7 +205,7 @@ where
         "the disruption hit no push: the test proved nothing"
     );
 
-    let state = pull_all(&http, &base, &token).await;
+    let state = pull_all(&http, &base, "faults", &token).await;
     for client in 0..CLIENTS {
         for i in 0..BATCHES {
             let id = format!("c{client}-d{i}");
@@ -282,7 +241,7 @@ where
         }
     }
     assert_eq!(
-        pull_all(&http, &base, &token).await,
+        pull_all(&http, &base, "faults", &token).await,
         state,
         "replaying acknowledged batches changed the stored state"
     );

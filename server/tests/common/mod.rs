@@ -1,6 +1,11 @@
-//! Shared by the server's integration tests.
+//! Shared by the server's integration tests and its soak benchmark (each
+//! uses part of it).
+#![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
 
 /// Where a test's data lives.
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +49,54 @@ pub(crate) async fn fresh_database(backend: Backend) -> String {
 }
 
 /// An HTTP client (rustls needs its crypto provider installed first).
-#[allow(dead_code)] // not every test binary uses it
 pub(crate) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+/// A token from a development-mode server's `POST /dev/token`.
+pub(crate) async fn dev_token(http: &reqwest::Client, base: &str, user: &str) -> String {
+    let res: Value = http
+        .post(format!("{base}/dev/token"))
+        .body(json!({ "user": user }).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    res["token"].as_str().unwrap().to_owned()
+}
+
+/// The user's whole `items` table in `app`, as a new client pulls it: id →
+/// the change.
+pub(crate) async fn pull_all(
+    http: &reqwest::Client,
+    base: &str,
+    app: &str,
+    token: &str,
+) -> BTreeMap<String, Value> {
+    let mut since = String::new();
+    let mut state = BTreeMap::new();
+    loop {
+        let page: Value = http
+            // Cursors are `c<number>`: nothing to escape.
+            .get(format!(
+                "{base}/sync/{app}/pull?collection=items&limit=1000&since={since}"
+            ))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for change in page["serverChanges"].as_array().unwrap() {
+            state.insert(change["id"].as_str().unwrap().to_owned(), change.clone());
+        }
+        since = page["syncedUntil"].as_str().unwrap().to_owned();
+        if !page["hasMore"].as_bool().unwrap() {
+            return state;
+        }
+    }
 }
