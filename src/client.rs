@@ -5,7 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use fieldsync_core::schema::{DatabaseSchema, INTERNAL_STORES};
-use fieldsync_core::{Change, Conflict, RecordKey, wire};
+use fieldsync_core::{Change, Conflict, RecordKey, codec};
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::events::Events;
 use crate::js;
 use crate::live::{self, Driver, Live};
-use crate::storage::{CursorUpdate, Durability, Query, Storage, StorageOptions};
+use crate::storage::{ChangedRecord, CursorUpdate, Durability, Query, Storage, StorageOptions};
 use crate::sync::{SyncConfig, SyncReport, Syncer};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -221,14 +221,14 @@ impl Shared {
                     if !report.conflicts.is_empty() {
                         if shared.events.has("conflict") {
                             let payload =
-                                js::object(&[("conflicts", &js::to_js(&report.conflicts))]);
+                                js::object(&[("conflicts", &js::conflicts(&report.conflicts))]);
                             shared.events.emit("conflict", &payload);
                         }
                         if shared.resolve(&report.conflicts).await {
                             shared.again.set(true);
                         }
                     }
-                    js::object(&[("report", &js::parse_many(&[report]).get(0))])
+                    js::object(&[("report", &report.to_js())])
                 }
                 Err(error) => {
                     let offline = matches!(error, Error::Network { .. });
@@ -309,7 +309,7 @@ impl Shared {
             ("id", &key),
             ("local", &local),
             ("remote", &remote),
-            ("conflicts", &js::to_js(&conflicts)),
+            ("conflicts", &js::conflicts(conflicts)),
         ]);
         let mut decision = resolver.call1(&JsValue::NULL, &argument)?;
         if let Some(promise) = decision.dyn_ref::<Promise>() {
@@ -649,7 +649,9 @@ fn parse_changes(changes: &JsValue) -> Result<Vec<Change>, JsValue> {
         ));
     }
     let text = js::stringify(changes).map_err(invalid)?;
-    let changes: Vec<Change> = wire::parse(text.as_bytes()).map_err(Error::from)?;
+    let changes = fieldsync_core::json::parse(&text)
+        .and_then(|value| codec::changes(&value, "changes"))
+        .map_err(Error::from)?;
     for (i, change) in changes.iter().enumerate() {
         change
             .validate(&format!("changes[{i}]"))
@@ -915,7 +917,10 @@ impl SyncClient {
             .map(|r| JsValue::from_f64(*r as f64))
             .collect();
         Ok(js::object(&[
-            ("changes", &js::to_js(&batch.changes)),
+            (
+                "changes",
+                &js::parse_many(&batch.changes, Change::write_json),
+            ),
             ("revs", &revs),
             ("more", &JsValue::from_bool(batch.more)),
         ])
@@ -966,8 +971,11 @@ impl SyncClient {
         Ok(js::object(&[
             ("applied", &JsValue::from(result.applied as u32)),
             ("skipped", &JsValue::from(result.skipped as u32)),
-            ("conflicts", &js::to_js(&result.conflicts)),
-            ("changed", &js::parse_many(&result.changed)),
+            ("conflicts", &js::conflicts(&result.conflicts)),
+            (
+                "changed",
+                &js::parse_many(&result.changed, ChangedRecord::write_json),
+            ),
         ])
         .into())
     }

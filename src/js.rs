@@ -6,8 +6,8 @@
 //! of the silent `{}` a generic converter makes of a `Date`). Properties
 //! whose value is `undefined` are skipped, as `JSON.stringify` does.
 
+use fieldsync_core::{Conflict, json};
 use js_sys::{Array, Object, Reflect};
-use serde::Serialize;
 use serde_json::{Map, Number, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -58,13 +58,29 @@ pub fn stringify(value: &JsValue) -> Result<String, String> {
         .map_err(|e| format!("cannot serialize: {e:?}"))
 }
 
-/// Many JSON values to JS at once, through one native `JSON.parse`.
-pub fn parse_many<T: Serialize>(values: &[T]) -> Array {
-    serde_json::to_string(values)
-        .ok()
-        .and_then(|text| js_sys::JSON::parse(&text).ok())
-        .map(JsCast::unchecked_into)
-        .unwrap_or_default()
+/// Many values to JS at once, each written as JSON by `write`, through one
+/// native `JSON.parse`.
+pub fn parse_many<T>(values: &[T], write: impl Fn(&T, &mut String)) -> Array {
+    let mut text = String::from("[");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        write(value, &mut text);
+    }
+    text.push(']');
+    parse(&text).unchecked_into()
+}
+
+/// Conflicts as the plain objects the `Conflict` type declares.
+pub fn conflicts<C: std::borrow::Borrow<Conflict>>(conflicts: &[C]) -> Array {
+    parse_many(conflicts, |c, out| json::write(&c.borrow().to_json(), out))
+}
+
+/// JSON text written by fieldsync-core, as JS values.
+fn parse(text: &str) -> JsValue {
+    // The text is ours and valid JSON, so parsing cannot fail.
+    js_sys::JSON::parse(text).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Deepest nesting accepted in a record.
@@ -87,7 +103,10 @@ fn convert(value: &JsValue, path: &str, depth: usize) -> Result<Value, String> {
     }
     if let Some(n) = value.as_f64() {
         return number(n).ok_or_else(|| {
-            format!("{path}: {n} is not a JSON number (NaN and Infinity cannot be synced)")
+            format!(
+                "{path}: {} is not a JSON number (NaN and Infinity cannot be synced)",
+                json::number_text(n)
+            )
         });
     }
     if let Some(s) = value.as_string() {
@@ -167,10 +186,14 @@ fn describe(value: &JsValue) -> String {
 }
 
 /// Converts JSON to plain JS values (objects, not `Map`s).
-pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .unwrap_or(JsValue::UNDEFINED)
+pub fn to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
+        nested => parse(&json::to_string(nested)),
+    }
 }
 
 /// Reads a dotted property path (`address.city`) of a JS object.

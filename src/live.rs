@@ -17,8 +17,8 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use fieldsync_core::json;
 use gloo_timers::callback::{Interval, Timeout};
-use serde_json::json;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
@@ -206,8 +206,13 @@ impl LiveInner {
                 let Some(driver) = inner.driver.upgrade() else {
                     return;
                 };
-                let auth = json!({"type": "auth", "token": driver.token().unwrap_or_default(), "clientId": driver.client_id()});
-                let _ = ws.send_with_str(&auth.to_string());
+                let mut auth = String::new();
+                let mut members = json::ObjectWriter::new(&mut auth);
+                members.str("type", "auth");
+                members.str("token", &driver.token().unwrap_or_default());
+                members.str("clientId", &driver.client_id());
+                members.end();
+                let _ = ws.send_with_str(&auth);
             })
         };
         let on_message = {
@@ -220,7 +225,7 @@ impl LiveInner {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let message: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                let message = json::parse(&text).unwrap_or_default();
                 match message["type"].as_str() {
                     Some("auth-ok") => {
                         inner.attempt.set(0);

@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use fieldsync_core::replica::{apply_remote, group_pending};
 use fieldsync_core::schema::{DatabaseSchema, KeyPath, TableSchema};
-use fieldsync_core::{Change, ChangeRow, Clock, Conflict, RecordKey, Timestamp};
+use fieldsync_core::{Change, ChangeRow, Clock, Conflict, RecordKey, Timestamp, codec, json};
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -114,7 +114,7 @@ pub struct ApplyResult {
 }
 
 /// A record a remote apply wrote or deleted.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug)]
 pub struct ChangedRecord {
     /// The table.
     pub table: String,
@@ -122,6 +122,17 @@ pub struct ChangedRecord {
     pub id: RecordKey,
     /// Whether it is now deleted (or absent).
     pub deleted: bool,
+}
+
+impl ChangedRecord {
+    /// Writes `{table, id, deleted}`.
+    pub fn write_json(&self, out: &mut String) {
+        let mut members = json::ObjectWriter::new(out);
+        members.str("table", &self.table);
+        members.value("id", self.id.as_value());
+        members.value("deleted", &serde_json::Value::Bool(self.deleted));
+        members.end();
+    }
 }
 
 /// A batch of pending writes, coalesced per record.
@@ -378,8 +389,8 @@ impl Storage {
                 db: self.name.clone(),
                 message: format!(
                     "it is at IndexedDB version {} (Dexie version {}) but lacks the stores {missing:?}: the schema changed without a version bump; raise `version`",
-                    db.version(),
-                    db.version() / 10.0
+                    json::number_text(db.version()),
+                    json::number_text(db.version() / 10.0)
                 ),
             });
         }
@@ -847,7 +858,7 @@ impl Storage {
         // All records cross into JS through one JSON.parse.
         let records: Vec<&serde_json::Map<String, serde_json::Value>> =
             writes.iter().filter_map(|w| w.record.as_ref()).collect();
-        let objects = js::parse_many(&records);
+        let objects = js::parse_many(&records, |record, out| json::write_object(record, out));
         let mut next = 0;
         for write in &writes {
             if write.record.is_none() {
@@ -933,11 +944,13 @@ impl Storage {
         }
         // One JSON.stringify for every row: far fewer wasm boundary crossings.
         let text = js::stringify(&synced).map_err(Error::InvalidInput)?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::InvalidInput(format!(
-                "a {CHANGES} row is not in Dexie.Observable's format: {e}"
-            ))
-        })
+        json::parse(&text)
+            .and_then(|rows| codec::change_rows(&rows, CHANGES))
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "a {CHANGES} row is not in Dexie.Observable's format: {e}"
+                ))
+            })
     }
 
     /// Up to `max_records` pending records, coalesced, oldest first.

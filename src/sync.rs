@@ -20,7 +20,8 @@
 
 use std::cell::RefCell;
 
-use fieldsync_core::{Conflict, ErrorBody, PullResponse, PushRequest, PushResponse, wire};
+use fieldsync_core::codec::parse_with;
+use fieldsync_core::{Conflict, ErrorBody, PullResponse, PushRequest, PushResponse};
 use gloo_net::http::{Request, Response};
 use js_sys::{Function, Promise};
 use wasm_bindgen::{JsCast, JsValue};
@@ -47,8 +48,7 @@ pub struct SyncConfig {
 }
 
 /// What a run did.
-#[derive(Debug, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Default)]
 pub struct SyncReport {
     /// Records pushed.
     pub pushed: usize,
@@ -59,6 +59,21 @@ pub struct SyncReport {
     pub conflicts: Vec<Conflict>,
     /// The cursor of the last table pulled.
     pub synced_until: Option<String>,
+}
+
+impl SyncReport {
+    /// The report as the `SyncResult` object of the JS API.
+    pub fn to_js(&self) -> JsValue {
+        let report = crate::js::object(&[
+            ("pushed", &JsValue::from_f64(self.pushed as f64)),
+            ("pulled", &JsValue::from_f64(self.pulled as f64)),
+            ("conflicts", &crate::js::conflicts(&self.conflicts)),
+        ]);
+        if let Some(until) = &self.synced_until {
+            let _ = js_sys::Reflect::set(&report, &"syncedUntil".into(), &JsValue::from_str(until));
+        }
+        report.into()
+    }
 }
 
 /// The sync layer of one client.
@@ -181,12 +196,12 @@ impl Syncer {
                 break;
             }
             if !batch.changes.is_empty() {
-                let body = serde_json::to_string(&PushRequest {
+                let body = PushRequest {
                     client_id: client_id.clone(),
                     since: None,
                     changes: batch.changes.clone(),
-                })
-                .map_err(|e| Error::InvalidInput(e.to_string()))?;
+                }
+                .to_json();
                 let text = self
                     .send("push", |auth| {
                         Request::post(&push_url)
@@ -195,7 +210,7 @@ impl Syncer {
                             .body(body.clone())
                     })
                     .await?;
-                let response: PushResponse = wire::parse(text.as_bytes())?;
+                let response = parse_with(&text, PushResponse::from_json)?;
                 if !response.server_changes.is_empty() {
                     // The server already reported these conflicts.
                     storage.apply_remote(&response.server_changes, None).await?;
@@ -241,7 +256,7 @@ impl Syncer {
                         .build()
                 })
                 .await?;
-            let page: PullResponse = wire::parse(text.as_bytes())?;
+            let page = parse_with(&text, PullResponse::from_json)?;
             let next = page.synced_until.0.clone();
             let update = CursorUpdate {
                 key: key.clone(),
@@ -280,7 +295,7 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
-    let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+    let body = parse_with(&text, ErrorBody::from_json).ok();
     let (code, message) = match body {
         Some(b) => (b.error.code, b.error.message),
         None => ("http_error".to_owned(), text.chars().take(200).collect()),

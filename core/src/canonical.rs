@@ -52,7 +52,7 @@ fn write_canonical(value: &Value, out: &mut String) {
                 }
             }
         }
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => crate::json::write_str(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -71,18 +71,13 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_string(k, out);
+                crate::json::write_str(k, out);
                 out.push(':');
                 write_canonical(v, out);
             }
             out.push('}');
         }
     }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is deterministic and cannot fail for &str.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -54,8 +54,8 @@ pub enum Error {
     /// A database version Dexie cannot use.
     #[error("invalid database version {version}: {reason}")]
     InvalidVersion {
-        /// The version given.
-        version: f64,
+        /// The version given, as JavaScript writes it.
+        version: String,
         /// What is wrong with it.
         reason: &'static str,
     },

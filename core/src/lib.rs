@@ -15,6 +15,8 @@
 //! - [`key`]: [`RecordKey`], the primary key of a synced record.
 //! - [`wire`]: the JSON messages of the protocol, parsed with errors that
 //!   name the path of the problem.
+//! - [`json`] and [`codec`]: JSON text and the wire messages without serde,
+//!   for the browser package's size; tested to agree with [`wire`]'s serde.
 //! - [`schema`]: Dexie schema strings → object stores and indexes.
 //! - [`coalesce`]: many local writes → one push change per record, and
 //!   Dexie.Observable `_changes` rows ⇄ wire changes.
@@ -37,9 +39,11 @@
 
 pub mod canonical;
 pub mod coalesce;
+pub mod codec;
 pub mod error;
 pub mod hlc;
 pub mod ingest;
+pub mod json;
 pub mod key;
 pub mod record;
 pub mod replica;

@@ -163,10 +163,7 @@ impl RecordState {
     /// whatever it was before).
     pub fn put(record: Map<String, Value>, ts: Timestamp) -> Self {
         RecordState {
-            fields: record
-                .into_iter()
-                .map(|(k, v)| (k, Register::new(v, ts)))
-                .collect(),
+            fields: by_insertion(record.into_iter().map(|(k, v)| (k, Register::new(v, ts)))),
             lifecycle: Some(Lifecycle { deleted: false, ts }),
         }
     }
@@ -178,10 +175,11 @@ impl RecordState {
         K: Into<String>,
     {
         RecordState {
-            fields: changes
-                .into_iter()
-                .map(|(k, value)| (k.into(), Register { value, ts }))
-                .collect(),
+            fields: by_insertion(
+                changes
+                    .into_iter()
+                    .map(|(k, value)| (k.into(), Register { value, ts })),
+            ),
             lifecycle: None,
         }
     }
@@ -246,11 +244,12 @@ impl RecordState {
         if self.is_deleted() {
             return None;
         }
-        let record: Map<String, Value> = self
-            .fields
-            .iter()
-            .filter_map(|(k, r)| r.value.as_ref().map(|v| (k.clone(), v.clone())))
-            .collect();
+        let mut record = Map::new();
+        for (k, r) in &self.fields {
+            if let Some(v) = &r.value {
+                record.insert(k.clone(), v.clone());
+            }
+        }
         if record.is_empty() && self.lifecycle.is_none() {
             None
         } else {
@@ -377,6 +376,17 @@ impl RecordState {
             false
         });
     }
+}
+
+/// A map built by inserting (the last of equal keys wins, as with
+/// `collect`): `collect` into a `BTreeMap` sorts first, and each sort
+/// instance costs the browser package kilobytes.
+pub(crate) fn by_insertion<K: Ord, V>(entries: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
+    let mut map = BTreeMap::new();
+    for (k, v) in entries {
+        map.insert(k, v);
+    }
+    map
 }
 
 #[cfg(test)]

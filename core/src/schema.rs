@@ -154,7 +154,10 @@ impl DatabaseSchema {
 
 /// Dexie's IndexedDB version for a declared version.
 pub fn idb_version(version: f64) -> Result<u32, Error> {
-    let invalid = |reason| Error::InvalidVersion { version, reason };
+    let invalid = |reason| Error::InvalidVersion {
+        version: crate::json::number_text(version),
+        reason,
+    };
     if !version.is_finite() || version <= 0.0 {
         return Err(invalid("it must be a positive number, e.g. 1"));
     }

@@ -264,11 +264,12 @@ impl Change {
         if state.is_empty() {
             return None;
         }
-        let fields: BTreeMap<String, FieldWrite> = state
-            .fields()
-            .iter()
-            .map(|(name, register)| (name.clone(), FieldWrite::from_register(register)))
-            .collect();
+        let fields = crate::record::by_insertion(
+            state
+                .fields()
+                .iter()
+                .map(|(name, register)| (name.clone(), FieldWrite::from_register(register))),
+        );
         let lifecycle = state.lifecycle();
         let op = match lifecycle {
             None => Op::Update,
