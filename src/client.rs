@@ -649,7 +649,7 @@ fn parse_changes(changes: &JsValue) -> Result<Vec<Change>, JsValue> {
         ));
     }
     let text = js::stringify(changes).map_err(invalid)?;
-    let changes = fieldsync_core::json::parse(&text)
+    let changes = js::parse_json(&text)
         .and_then(|value| codec::changes(&value, "changes"))
         .map_err(Error::from)?;
     for (i, change) in changes.iter().enumerate() {

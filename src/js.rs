@@ -77,6 +77,20 @@ pub fn conflicts<C: std::borrow::Borrow<Conflict>>(conflicts: &[C]) -> Array {
     parse_many(conflicts, |c, out| json::write(&c.borrow().to_json(), out))
 }
 
+/// Parses JSON text (floats through JavaScript's `parseFloat`; see
+/// [`json::parse_with`]).
+pub fn parse_json(text: &str) -> Result<Value, fieldsync_core::Error> {
+    json::parse_with(text, |number| Some(js_sys::Number::parse_float(number)))
+}
+
+/// Parses JSON text and reads it with `read(value, "")`.
+pub fn read_json<T>(
+    text: &str,
+    read: fn(&Value, &str) -> Result<T, fieldsync_core::Error>,
+) -> Result<T, fieldsync_core::Error> {
+    read(&parse_json(text)?, "")
+}
+
 /// JSON text written by fieldsync-core, as JS values.
 fn parse(text: &str) -> JsValue {
     // The text is ours and valid JSON, so parsing cannot fail.

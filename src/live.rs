@@ -225,7 +225,7 @@ impl LiveInner {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let message = json::parse(&text).unwrap_or_default();
+                let message = crate::js::parse_json(&text).unwrap_or_default();
                 match message["type"].as_str() {
                     Some("auth-ok") => {
                         inner.attempt.set(0);

@@ -944,7 +944,7 @@ impl Storage {
         }
         // One JSON.stringify for every row: far fewer wasm boundary crossings.
         let text = js::stringify(&synced).map_err(Error::InvalidInput)?;
-        json::parse(&text)
+        js::parse_json(&text)
             .and_then(|rows| codec::change_rows(&rows, CHANGES))
             .map_err(|e| {
                 Error::InvalidInput(format!(

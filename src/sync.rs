@@ -20,7 +20,6 @@
 
 use std::cell::RefCell;
 
-use fieldsync_core::codec::parse_with;
 use fieldsync_core::{Conflict, ErrorBody, PullResponse, PushRequest, PushResponse};
 use gloo_net::http::{Request, Response};
 use js_sys::{Function, Promise};
@@ -210,7 +209,7 @@ impl Syncer {
                             .body(body.clone())
                     })
                     .await?;
-                let response = parse_with(&text, PushResponse::from_json)?;
+                let response = crate::js::read_json(&text, PushResponse::from_json)?;
                 if !response.server_changes.is_empty() {
                     // The server already reported these conflicts.
                     storage.apply_remote(&response.server_changes, None).await?;
@@ -256,7 +255,7 @@ impl Syncer {
                         .build()
                 })
                 .await?;
-            let page = parse_with(&text, PullResponse::from_json)?;
+            let page = crate::js::read_json(&text, PullResponse::from_json)?;
             let next = page.synced_until.0.clone();
             let update = CursorUpdate {
                 key: key.clone(),
@@ -295,7 +294,7 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
-    let body = parse_with(&text, ErrorBody::from_json).ok();
+    let body = crate::js::read_json(&text, ErrorBody::from_json).ok();
     let (code, message) = match body {
         Some(b) => (b.error.code, b.error.message),
         None => ("http_error".to_owned(), text.chars().take(200).collect()),

@@ -64,10 +64,10 @@ fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            // serde_json's Map is a BTreeMap (no `preserve_order` feature in
+            // this workspace: a test checks), so keys come sorted.
             out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
+            for (i, (k, v)) in map.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -83,6 +83,18 @@ fn write_canonical(value: &Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn objects_iterate_in_key_order() {
+        // Canonical encoding relies on it; serde_json's `preserve_order`
+        // feature would break it.
+        let map: serde_json::Map<String, Value> = [("b", 1), ("a", 2), ("c", 3)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into()))
+            .collect();
+        let keys: Vec<&str> = map.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+    }
     use serde_json::json;
 
     #[test]

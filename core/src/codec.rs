@@ -18,11 +18,6 @@ use crate::{
     PushResponse, RecordKey, Timestamp,
 };
 
-/// Parses JSON text and reads it with `read(value, "")`.
-pub fn parse_with<T>(text: &str, read: fn(&Value, &str) -> Result<T, Error>) -> Result<T, Error> {
-    read(&json::parse(text)?, "")
-}
-
 fn timestamp(value: &Value, path: &str) -> Result<Timestamp, Error> {
     match value {
         Value::String(s) => Timestamp::parse(s).map_err(|e| Error::wire(path, e.to_string())),
@@ -292,6 +287,10 @@ mod tests {
     use crate::Change;
     use proptest::prelude::*;
     use serde_json::json;
+
+    fn parse_with<T>(text: &str, read: fn(&Value, &str) -> Result<T, Error>) -> Result<T, Error> {
+        read(&json::parse(text)?, "")
+    }
 
     fn stamp() -> impl Strategy<Value = Timestamp> {
         (0u64..4_000_000_000_000, 0u32..5).prop_map(|(ms, counter)| Timestamp::new(ms, counter))

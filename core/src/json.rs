@@ -22,13 +22,24 @@ use crate::Error;
 /// Deepest nesting [`parse`] accepts (serde_json's limit too).
 pub const MAX_DEPTH: usize = 128;
 
+/// Reads the text of a JSON number with a fraction or exponent (already
+/// checked against the grammar) as a correctly rounded `f64`.
+pub type FloatParser = fn(&str) -> Option<f64>;
+
 /// Parses one JSON value; whitespace may surround it, nothing else.
 pub fn parse(text: &str) -> Result<Value, Error> {
+    parse_with(text, |number| number.parse().ok())
+}
+
+/// [`parse`], reading floats with `floats`: the browser package passes
+/// JavaScript's `parseFloat`, which saves it core's 10 KB of tables.
+pub fn parse_with(text: &str, floats: FloatParser) -> Result<Value, Error> {
     let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
+        floats,
     };
     let value = parser.value()?;
     parser.skip_whitespace();
@@ -173,6 +184,7 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     depth: usize,
+    floats: FloatParser,
 }
 
 impl Parser<'_> {
@@ -384,8 +396,7 @@ impl Parser<'_> {
                 return Ok(Value::Number(u.into()));
             }
         }
-        text.parse::<f64>()
-            .ok()
+        (self.floats)(text)
             .and_then(Number::from_f64)
             .map(Value::Number)
             .ok_or_else(|| self.error("number out of range"))

@@ -87,7 +87,7 @@ fn compare_values(a: &Option<Value>, b: &Option<Value>) -> Ordering {
             if a == b {
                 Ordering::Equal
             } else {
-                a.to_string().cmp(&b.to_string())
+                crate::json::to_string(a).cmp(&crate::json::to_string(b))
             }
         }),
     }
