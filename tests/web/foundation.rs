@@ -99,3 +99,52 @@ async fn stores_and_indexes_are_laid_out_as_dexie_does() {
     conn.close();
     drop_db(client).await;
 }
+
+#[wasm_bindgen_test]
+fn json_is_read_and_written_as_javascript_does() {
+    // The browser's JSON goes through core::json with parseFloat for
+    // fractions and exponents: every number must come out as JSON.parse
+    // makes it, and survive being written back.
+    let numbers = [
+        "0.1",
+        "0.30000000000000004",
+        "-2.5e-7",
+        "5e-324",
+        "1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "123456789012345678901234567890",
+        "9007199254740993",
+        "-0",
+        "1E2",
+        "0.1e1",
+        "3.0",
+    ];
+    for text in numbers {
+        let ours = fieldsync::js::parse_json(text).unwrap();
+        let theirs = js_sys::JSON::parse(text).unwrap();
+        let ours_js = fieldsync::js::to_js(&ours);
+        assert!(
+            js_sys::Object::is(&ours_js, &theirs),
+            "{text}: {ours_js:?} vs JSON.parse {theirs:?}"
+        );
+        let written = fieldsync::core::json::to_string(&ours);
+        let again = js_sys::JSON::parse(&written).unwrap();
+        assert!(
+            js_sys::Object::is(&again, &theirs),
+            "{text} written as {written}"
+        );
+    }
+    let err = fieldsync::js::parse_json("[1e400]")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("number out of range at line 1 column 7"),
+        "{err}"
+    );
+    let text = r#"{"a":"\u00e9\ud83d\ude00\n","b":[true,null,{"c":-1}]}"#;
+    let value = fieldsync::js::parse_json(text).unwrap();
+    assert_eq!(
+        js_sys::JSON::stringify(&fieldsync::js::to_js(&value)).unwrap(),
+        js_sys::JSON::stringify(&js_sys::JSON::parse(text).unwrap()).unwrap()
+    );
+}
