@@ -276,7 +276,7 @@ impl Shared {
                 Err(thrown) => {
                     // Last write wins stands; the app hears why.
                     let message = format!(
-                        "the conflict resolver of {table:?} failed for {id}; the newest value was kept: {}",
+                        "the conflict resolver of \"{table}\" failed for {id}; the newest value was kept: {}",
                         crate::idb::DomError::from_js(&thrown).message
                     );
                     let error: JsValue = Error::InvalidInput(message).into();
@@ -325,7 +325,7 @@ impl Shared {
                 Ok(self.storage.update(table, key, local.into()).await? > 0)
             }
             Some(other) => Err(JsValue::from_str(&format!(
-                "a resolver returns \"local\", \"remote\" or a merged record, not {other:?}"
+                "a resolver returns \"local\", \"remote\" or a merged record, not \"{other}\""
             ))),
             None if decision.is_object() => {
                 self.storage.put(table, decision, None).await?;
@@ -532,7 +532,7 @@ fn parse_options(options: &JsValue) -> Result<ClientOptions, JsValue> {
         Some("strict") => Durability::Strict,
         Some(other) => {
             return Err(invalid(format!(
-                "SyncClient.open(): `durability` must be \"default\", \"relaxed\" or \"strict\", got {other:?}"
+                "SyncClient.open(): `durability` must be \"default\", \"relaxed\" or \"strict\", got \"{other}\""
             )));
         }
     };
@@ -583,7 +583,7 @@ fn parse_sync_config(options: &JsValue) -> Result<Option<SyncConfig>, JsValue> {
     };
     if !server_url.starts_with("http://") && !server_url.starts_with("https://") {
         return Err(invalid(format!(
-            "SyncClient.open(): `serverUrl` must be an http(s) URL, got {server_url:?}"
+            "SyncClient.open(): `serverUrl` must be an http(s) URL, got \"{server_url}\""
         )));
     }
     let get_token = match field(options, "getToken") {
@@ -782,7 +782,7 @@ impl SyncClient {
     ) -> Result<u32, JsValue> {
         if !Array::is_array(&records) {
             return Err(invalid(format!(
-                "bulkPut({table:?}): `records` must be an array"
+                "bulkPut(\"{table}\"): `records` must be an array"
             )));
         }
         let n = self
@@ -1109,7 +1109,7 @@ impl SyncClient {
         self.storage
             .schema()
             .table(&table)
-            .ok_or_else(|| invalid(format!("setConflictResolver(): unknown table {table:?}")))?;
+            .ok_or_else(|| invalid(format!("setConflictResolver(): unknown table \"{table}\"")))?;
         let mut resolvers = self.shared.resolvers.borrow_mut();
         if resolver.is_null() || resolver.is_undefined() {
             resolvers.remove(&table);

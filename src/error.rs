@@ -21,7 +21,7 @@ pub enum Error {
 
     /// A table the schema does not declare.
     #[error(
-        "unknown table {table:?}: the schema declares {known}; add it to `schema` and raise `version`"
+        "unknown table \"{table}\": the schema declares {known}; add it to `schema` and raise `version`"
     )]
     UnknownTable {
         /// The table asked for.
@@ -31,7 +31,7 @@ pub enum Error {
     },
 
     /// The database cannot be opened or upgraded to the declared schema.
-    #[error("cannot open database {db:?}: {message}")]
+    #[error("cannot open database \"{db}\": {message}")]
     Upgrade {
         /// The database name.
         db: String,
@@ -111,7 +111,7 @@ pub enum Error {
     /// The sync position changed under a remote apply (another tab synced);
     /// nothing was applied.
     #[error(
-        "the sync cursor {key:?} moved while these changes were fetched; nothing was applied, pull again"
+        "the sync cursor \"{key}\" moved while these changes were fetched; nothing was applied, pull again"
     )]
     StaleCursor {
         /// The cursor's name.

@@ -35,7 +35,7 @@ impl Events {
     pub fn on(self: &Rc<Self>, event: &str, callback: Function) -> Result<Function, String> {
         if !EVENTS.contains(&event) {
             return Err(format!(
-                "unknown event {event:?}: expected one of {}",
+                "unknown event \"{event}\": expected one of {}",
                 EVENTS.join(", ")
             ));
         }
@@ -75,7 +75,7 @@ impl Events {
         for callback in callbacks {
             if let Err(thrown) = callback.call1(&JsValue::NULL, payload) {
                 web_sys::console::error_2(
-                    &JsValue::from_str(&format!("fieldsync: a {event:?} listener threw:")),
+                    &JsValue::from_str(&format!("fieldsync: a \"{event}\" listener threw:")),
                     &thrown,
                 );
             }

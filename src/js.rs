@@ -235,12 +235,12 @@ pub fn set_path(object: &JsValue, path: &str, value: &JsValue) -> Result<(), Str
             } else {
                 Reflect::set(&current, &key, value).map(|_| ())
             };
-            return outcome.map_err(|_| format!("cannot set {path:?}"));
+            return outcome.map_err(|_| format!("cannot set \"{path}\""));
         }
         let mut next = Reflect::get(&current, &key).unwrap_or(JsValue::UNDEFINED);
         if !next.is_object() {
             next = Object::new().into();
-            Reflect::set(&current, &key, &next).map_err(|_| format!("cannot set {path:?}"))?;
+            Reflect::set(&current, &key, &next).map_err(|_| format!("cannot set \"{path}\""))?;
         }
         current = next;
     }

@@ -32,6 +32,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
+use fieldsync_core::error::quoted_list;
 use fieldsync_core::replica::{apply_remote, group_pending};
 use fieldsync_core::schema::{DatabaseSchema, KeyPath, TableSchema};
 use fieldsync_core::{Change, ChangeRow, Clock, Conflict, RecordKey, Timestamp, codec, json};
@@ -191,7 +192,7 @@ impl Storage {
                 .ok_or_else(|| unknown_table(&schema, name))?;
             if table.primary_key.auto_increment {
                 return Err(Error::InvalidInput(format!(
-                    "table {name:?} has an auto-incremented primary key ({:?}): ids made on two devices would collide. \
+                    "table \"{name}\" has an auto-incremented primary key (\"{}\"): ids made on two devices would collide. \
                      Give records their own ids (e.g. crypto.randomUUID()) and declare the key without `++`, \
                      or keep the table local-only by leaving it out of `tables`",
                     table.primary_key.source(true)
@@ -371,7 +372,7 @@ impl Storage {
             Err(e) if e.name == "UpgradeError" => return Err(upgrade_error(e)),
             Err(e) => {
                 return Err(Error::indexed_db(
-                    format!("opening database {:?}", self.name),
+                    format!("opening database \"{}\"", self.name),
                     e,
                 ));
             }
@@ -388,9 +389,10 @@ impl Storage {
             return Err(Error::Upgrade {
                 db: self.name.clone(),
                 message: format!(
-                    "it is at IndexedDB version {} (Dexie version {}) but lacks the stores {missing:?}: the schema changed without a version bump; raise `version`",
+                    "it is at IndexedDB version {} (Dexie version {}) but lacks the stores {}: the schema changed without a version bump; raise `version`",
                     json::number_text(db.version()),
-                    json::number_text(db.version() / 10.0)
+                    json::number_text(db.version() / 10.0),
+                    quoted_list(&missing)
                 ),
             });
         }
@@ -444,10 +446,10 @@ impl Storage {
                 }
                 let db = self.connect().await?;
                 self.transaction(&db, stores, mode)
-                    .during(|| format!("starting a transaction on {stores:?}"))
+                    .during(|| format!("starting a transaction on {}", quoted_list(stores)))
             }
             Err(e) => Err(Error::indexed_db(
-                format!("starting a transaction on {stores:?}"),
+                format!("starting a transaction on {}", quoted_list(stores)),
                 e,
             )),
         }
@@ -512,7 +514,7 @@ impl Storage {
         let prepared = self.prepare_put(table, &record, key)?;
         let stores = self.stores_for(table);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
-        let op = || format!("put into {table:?}");
+        let op = || format!("put into \"{table}\"");
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
         let request = put_request(&store, &record, prepared.out_of_line_key.as_ref()).during(op)?;
@@ -546,7 +548,7 @@ impl Storage {
             .collect::<Result<_, _>>()?;
         let stores = self.stores_for(table);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
-        let op = || format!("bulkPut of {} records into {table:?}", prepared.len());
+        let op = || format!("bulkPut of {} records into \"{table}\"", prepared.len());
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
         let (changes, meta) = if self.is_synced(table) {
@@ -580,7 +582,7 @@ impl Storage {
         let synced = self.is_synced(table);
         if !changes.is_object() || Array::is_array(&changes) {
             return Err(Error::InvalidInput(format!(
-                "update of {table:?}: `changes` must be an object of key paths to new values, e.g. {{ title: \"new\" }}"
+                "update of \"{table}\": `changes` must be an object of key paths to new values, e.g. {{ title: \"new\" }}"
             )));
         }
         let entries: Vec<(String, JsValue)> = Object::entries(changes.unchecked_ref())
@@ -596,7 +598,7 @@ impl Storage {
                 .find(|(p, _)| p == pk || p.starts_with(&format!("{pk}.")))
         {
             return Err(Error::InvalidInput(format!(
-                "update of {table:?}: {path:?} is the primary key and cannot be changed; put a new record and delete the old one"
+                "update of \"{table}\": \"{path}\" is the primary key and cannot be changed; put a new record and delete the old one"
             )));
         }
         if synced {
@@ -604,13 +606,13 @@ impl Storage {
             for (path, value) in &entries {
                 if !value.is_undefined() {
                     js::check_json(value, path)
-                        .map_err(|m| Error::InvalidInput(format!("update of {table:?}: {m}")))?;
+                        .map_err(|m| Error::InvalidInput(format!("update of \"{table}\": {m}")))?;
                 }
             }
         }
         let stores = self.stores_for(table);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
-        let op = || format!("update in {table:?}");
+        let op = || format!("update in \"{table}\"");
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
         let old = idb::request(&idb::sync(store.get(&key)).during(op)?)
@@ -662,7 +664,7 @@ impl Storage {
         }
         let stores = self.stores_for(table);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
-        let op = || format!("delete from {table:?}");
+        let op = || format!("delete from \"{table}\"");
         let done = idb::done(&tx);
         let store = idb::sync(tx.object_store(table)).during(op)?;
         if synced {
@@ -709,13 +711,14 @@ impl Storage {
             if !declared {
                 let names: Vec<&str> = schema.indexes.iter().map(|i| i.name.as_str()).collect();
                 return Err(Error::InvalidInput(format!(
-                    "query on {table:?}: no index {index:?}; declared indexes: {names:?}"
+                    "query on \"{table}\": no index \"{index}\"; declared indexes: {}",
+                    quoted_list(&names)
                 )));
             }
         }
         let range = query
             .key_range()
-            .map_err(|e| Error::InvalidInput(format!("query on {table:?}: {e}")))?;
+            .map_err(|e| Error::InvalidInput(format!("query on \"{table}\": {e}")))?;
         let limit = query.limit;
         let index = query
             .index
@@ -753,7 +756,7 @@ impl Storage {
         make: impl FnOnce(&IdbObjectStore) -> Result<web_sys::IdbRequest, JsValue>,
     ) -> Result<JsValue, Error> {
         let tx = self.begin(&[table], IdbTransactionMode::Readonly).await?;
-        let op = || format!("reading {table:?}");
+        let op = || format!("reading \"{table}\"");
         let store = idb::sync(tx.object_store(table)).during(op)?;
         let request = idb::sync(make(&store)).during(op)?;
         idb::request(&request).await.during(op)
@@ -929,7 +932,7 @@ impl Storage {
                 // JSON (ours were checked when written), then stamp it once.
                 js::check_json(&raw, "").map_err(|m| {
                     Error::InvalidInput(format!(
-                        "a {CHANGES} row of {table:?} cannot be synced: {m}"
+                        "a {CHANGES} row of \"{table}\" cannot be synced: {m}"
                     ))
                 })?;
                 let stamp = self.stamp();
@@ -1091,7 +1094,7 @@ impl Storage {
         let schema = self.table(table)?;
         if !record.is_object() || Array::is_array(record) {
             return Err(Error::InvalidInput(format!(
-                "put into {table:?}: the record must be an object, got {}",
+                "put into \"{table}\": the record must be an object, got {}",
                 type_name(record)
             )));
         }
@@ -1102,7 +1105,7 @@ impl Storage {
                 None if pk.auto_increment => (None, None),
                 None => {
                     return Err(Error::InvalidInput(format!(
-                        "put into {table:?}: the record has no primary key {:?}",
+                        "put into \"{table}\": the record has no primary key \"{}\"",
                         pk.name
                     )));
                 }
@@ -1112,17 +1115,17 @@ impl Storage {
                 None if pk.auto_increment => (None, None),
                 None => {
                     return Err(Error::InvalidInput(format!(
-                        "put into {table:?}: this table keeps keys outside the records; pass the key as the third argument"
+                        "put into \"{table}\": this table keeps keys outside the records; pass the key as the third argument"
                     )));
                 }
             },
         };
         let row = if self.is_synced(table) {
             let key = row_key
-                .ok_or_else(|| Error::InvalidInput(format!("put into {table:?}: no key")))?;
+                .ok_or_else(|| Error::InvalidInput(format!("put into \"{table}\": no key")))?;
             self.check_key(table, &key)?;
             js::check_json(record, "")
-                .map_err(|m| Error::InvalidInput(format!("put into {table:?}: {m}")))?;
+                .map_err(|m| Error::InvalidInput(format!("put into \"{table}\": {m}")))?;
             let parts = RowParts {
                 obj: Some(record),
                 ..RowParts::default()
@@ -1139,8 +1142,8 @@ impl Storage {
     }
 
     fn check_key(&self, table: &str, key: &JsValue) -> Result<(), Error> {
-        let value =
-            js::to_json(key, "key").map_err(|m| Error::InvalidInput(format!("{table:?}: {m}")))?;
+        let value = js::to_json(key, "key")
+            .map_err(|m| Error::InvalidInput(format!("\"{table}\": {m}")))?;
         RecordKey::new(value)?;
         Ok(())
     }
@@ -1229,7 +1232,7 @@ fn unknown_table(schema: &DatabaseSchema, name: &str) -> Error {
     let known: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
     Error::UnknownTable {
         table: name.to_owned(),
-        known: format!("{known:?}"),
+        known: quoted_list(&known),
     }
 }
 
@@ -1381,7 +1384,7 @@ fn upgrade(schema: &DatabaseSchema, up: Upgrade<'_>) -> Result<(), DomError> {
                 || store.auto_increment() != pk.auto_increment
             {
                 return Err(fail(format!(
-                    "table {:?}: its primary key changed to {:?}; IndexedDB cannot change a primary key in place. \
+                    "table \"{}\": its primary key changed to \"{}\"; IndexedDB cannot change a primary key in place. \
                      Keep the old key, or declare a new table (and `{}: null` to delete the old one)",
                     table.name,
                     pk.source(true),

@@ -162,7 +162,7 @@ impl ChangeRow {
                     let new_value = if top.len() != path.len() {
                         let obj = self.obj.as_ref().ok_or_else(|| {
                             self.error(format!(
-                                "the nested modification {path:?} needs the row's `obj`"
+                                "the nested modification \"{path}\" needs the row's `obj`"
                             ))
                         })?;
                         obj.get(top).cloned()

@@ -6,7 +6,7 @@
 #[non_exhaustive]
 pub enum Error {
     /// A string that is not an RFC 3339 timestamp.
-    #[error("invalid RFC 3339 timestamp {input:?}: {reason}")]
+    #[error("invalid RFC 3339 timestamp \"{input}\": {reason}")]
     InvalidTimestamp {
         /// The input (shortened if long).
         input: String,
@@ -41,7 +41,7 @@ pub enum Error {
 
     /// A Dexie schema string that Dexie would reject or that fieldsync
     /// cannot sync.
-    #[error("schema of table {table:?}: {part}: {reason}")]
+    #[error("schema of table \"{table}\": {part}: {reason}")]
     Schema {
         /// The table whose schema is wrong.
         table: String,
@@ -62,7 +62,7 @@ pub enum Error {
 
     /// A `since` that is neither a cursor nor an RFC 3339 timestamp.
     #[error(
-        "`since` {cursor:?} is neither a cursor this server returned (syncedUntil) nor an RFC 3339 timestamp; send the last syncedUntil, or omit it to start over"
+        "`since` \"{cursor}\" is neither a cursor this server returned (syncedUntil) nor an RFC 3339 timestamp; send the last syncedUntil, or omit it to start over"
     )]
     InvalidCursor {
         /// The cursor given (shortened if long).
@@ -85,6 +85,22 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
         None => text.to_owned(),
         Some((end, _)) => format!("{}…", &text[..end]),
     }
+}
+
+/// `["a", "b"]`: names listed in messages (core's `{:?}` would pull the
+/// Unicode escaping tables into the browser package).
+pub fn quoted_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('"');
+        out.push_str(item.as_ref());
+        out.push('"');
+    }
+    out.push(']');
+    out
 }
 
 impl Error {

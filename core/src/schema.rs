@@ -35,7 +35,9 @@ pub const INTERNAL_STORES: [(&str, &str); 3] = [
 pub fn internal_tables() -> Vec<TableSchema> {
     INTERNAL_STORES
         .iter()
-        .map(|(name, spec)| parse_table(name, spec).expect("fieldsync's own schema is valid"))
+        .map(|(name, spec)| {
+            parse_table(name, spec).unwrap_or_else(|_| panic!("fieldsync's own schema is invalid"))
+        })
         .collect()
 }
 
@@ -177,9 +179,9 @@ pub fn idb_version(version: f64) -> Result<u32, Error> {
 pub fn parse_table(table: &str, spec: &str) -> Result<TableSchema, Error> {
     let mut entries = spec.split(',').enumerate().map(|(i, raw)| {
         let part = if i == 0 {
-            format!("primary key {:?}", raw.trim())
+            format!("primary key \"{}\"", raw.trim())
         } else {
-            format!("index {i} {:?}", raw.trim())
+            format!("index {i} \"{}\"", raw.trim())
         };
         let error = |reason: String| Error::Schema {
             table: table.to_owned(),
@@ -202,7 +204,7 @@ pub fn parse_table(table: &str, spec: &str) -> Result<TableSchema, Error> {
     if primary_key.multi_entry {
         return Err(schema_error(
             format!(
-                "primary key {:?}",
+                "primary key \"{}\"",
                 spec.split(',').next().unwrap_or("").trim()
             ),
             "the primary key cannot be multi-entry (`*`); index the array in a secondary `*` index instead",
@@ -291,7 +293,7 @@ fn check_key_path(path: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{path:?} is not a key path IndexedDB accepts: use property names (letters, digits, `_`, `$`) joined by dots, such as `address.city`"
+            "\"{path}\" is not a key path IndexedDB accepts: use property names (letters, digits, `_`, `$`) joined by dots, such as `address.city`"
         ))
     }
 }

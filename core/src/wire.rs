@@ -298,11 +298,11 @@ pub fn validate_table_name(name: &str) -> Result<(), String> {
         ))
     } else if name.chars().any(char::is_control) {
         Err(format!(
-            "the table name {name:?} contains control characters; use letters, digits and punctuation"
+            "the table name \"{name}\" contains control characters; use letters, digits and punctuation"
         ))
     } else if name.starts_with('_') {
         Err(format!(
-            "table {name:?}: names starting with `_` are reserved for fieldsync's own stores; rename the table"
+            "table \"{name}\": names starting with `_` are reserved for fieldsync's own stores; rename the table"
         ))
     } else {
         Ok(())
@@ -314,7 +314,7 @@ fn validate_field_name(name: &str) -> Result<(), String> {
         Err("a field name is empty".into())
     } else if name.len() > MAX_FIELD_NAME_LEN {
         Err(format!(
-            "field name {:?}… is longer than {MAX_FIELD_NAME_LEN} bytes",
+            "field name \"{}…\" is longer than {MAX_FIELD_NAME_LEN} bytes",
             name.chars().take(32).collect::<String>()
         ))
     } else if name == "__proto__" {
@@ -451,7 +451,7 @@ impl PullQuery {
                 Error::wire(
                     "limit",
                     format!(
-                        "{:?} is not a whole number from 1 to 4294967295",
+                        "\"{}\" is not a whole number from 1 to 4294967295",
                         shorten(&text)
                     ),
                 )
