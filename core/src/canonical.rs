@@ -1,8 +1,8 @@
 //! Canonical JSON encoding: one byte string per JSON value, identical on every
 //! replica, used to break exact timestamp ties (SPEC §3) and to identify keys.
 //!
-//! Object keys are sorted by their UTF-8 bytes whatever order the map keeps
-//! them in; there is no white space; strings are escaped as `serde_json` does;
+//! Object keys are sorted by their UTF-8 bytes (serde_json's `Map` is a
+//! `BTreeMap` here, which keeps them so); there is no white space; strings are escaped as `serde_json` does;
 //! a number with an integral value of magnitude below 2^53 is written as an
 //! integer (`1.0` and `1` are the same value in JavaScript, so they must encode
 //! alike), any other number in `serde_json`'s shortest round-trip form.
@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 /// 2^53: integers below it are exact in an IEEE double, as in JavaScript.
 const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
@@ -36,48 +36,21 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 }
 
 fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            if n.is_i64() || n.is_u64() {
-                let _ = write!(out, "{n}");
-            } else {
-                let f = n.as_f64().unwrap_or(0.0);
-                if f.fract() == 0.0 && f.abs() < EXACT_INT_LIMIT {
-                    // -0.0 is written 0, as JSON.stringify does.
-                    let _ = write!(out, "{}", f as i64);
-                } else {
-                    let _ = write!(out, "{n}");
-                }
-            }
-        }
-        Value::String(s) => crate::json::write_str(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // serde_json's Map is a BTreeMap (no `preserve_order` feature in
-            // this workspace: a test checks), so keys come sorted.
-            out.push('{');
-            for (i, (k, v)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                crate::json::write_str(k, out);
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
+    // serde_json's Map is a BTreeMap (no `preserve_order` feature in this
+    // workspace: a test checks), so objects come out with sorted keys.
+    crate::json::write_with(value, out, write_canonical_number);
+}
+
+fn write_canonical_number(n: &Number, out: &mut String) {
+    if !n.is_i64() && !n.is_u64() {
+        let f = n.as_f64().unwrap_or(0.0);
+        if f.fract() == 0.0 && f.abs() < EXACT_INT_LIMIT {
+            // -0.0 is written 0, as JSON.stringify does.
+            let _ = write!(out, "{}", f as i64);
+            return;
         }
     }
+    let _ = write!(out, "{n}");
 }
 
 #[cfg(test)]

@@ -51,10 +51,21 @@ pub fn parse_with(text: &str, floats: FloatParser) -> Result<Value, Error> {
 
 /// Writes `value` as compact JSON (object keys in the map's order).
 pub fn write(value: &Value, out: &mut String) {
+    write_with(value, out, write_number);
+}
+
+/// Writes an object's members, as [`write`] does.
+pub fn write_object(map: &Map<String, Value>, out: &mut String) {
+    write_with_map(map, out, write_number);
+}
+
+/// [`write`] with numbers written by `number` (canonical JSON writes
+/// integral floats as integers).
+pub(crate) fn write_with(value: &Value, out: &mut String, number: fn(&Number, &mut String)) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(n, out),
+        Value::Number(n) => number(n, out),
         Value::String(s) => write_str(s, out),
         Value::Array(items) => {
             out.push('[');
@@ -62,19 +73,18 @@ pub fn write(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write(item, out);
+                write_with(item, out, number);
             }
             out.push(']');
         }
-        Value::Object(map) => write_object(map, out),
+        Value::Object(map) => write_with_map(map, out, number),
     }
 }
 
-/// Writes an object's members, as [`write`] does.
-pub fn write_object(map: &Map<String, Value>, out: &mut String) {
+fn write_with_map(map: &Map<String, Value>, out: &mut String, number: fn(&Number, &mut String)) {
     let mut members = ObjectWriter::new(out);
     for (key, value) in map {
-        members.value(key, value);
+        write_with(value, members.key(key), number);
     }
     members.end();
 }
