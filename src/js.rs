@@ -61,14 +61,8 @@ pub fn stringify(value: &JsValue) -> Result<String, String> {
 /// Many values to JS at once, each written as JSON by `write`, through one
 /// native `JSON.parse`.
 pub fn parse_many<T>(values: &[T], write: impl Fn(&T, &mut String)) -> Array {
-    let mut text = String::from("[");
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            text.push(',');
-        }
-        write(value, &mut text);
-    }
-    text.push(']');
+    let mut text = String::new();
+    json::write_array(values, &mut text, write);
     parse(&text).unchecked_into()
 }
 

@@ -2,10 +2,11 @@
 //! replica, used to break exact timestamp ties (SPEC §3) and to identify keys.
 //!
 //! Object keys are sorted by their UTF-8 bytes (serde_json's `Map` is a
-//! `BTreeMap` here, which keeps them so); there is no white space; strings are escaped as `serde_json` does;
-//! a number with an integral value of magnitude below 2^53 is written as an
-//! integer (`1.0` and `1` are the same value in JavaScript, so they must encode
-//! alike), any other number in `serde_json`'s shortest round-trip form.
+//! `BTreeMap` here, which keeps them so); there is no white space; strings
+//! are escaped as `serde_json` does; a number with an integral value of
+//! magnitude below 2^53 is written as an integer (`1.0` and `1` are the same
+//! value in JavaScript, so they must encode alike), any other number in
+//! `serde_json`'s shortest round-trip form.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -56,6 +57,7 @@ fn write_canonical_number(n: &Number, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn objects_iterate_in_key_order() {
@@ -68,7 +70,6 @@ mod tests {
         let keys: Vec<&str> = map.keys().map(String::as_str).collect();
         assert_eq!(keys, ["a", "b", "c"]);
     }
-    use serde_json::json;
 
     #[test]
     fn sorts_keys_and_normalises_numbers() {

@@ -167,15 +167,11 @@ impl PushRequest {
             Some(since) => members.str("since", &since.0),
             None => members.value("since", &Value::Null),
         }
-        let changes = members.key("changes");
-        changes.push('[');
-        for (i, change) in self.changes.iter().enumerate() {
-            if i > 0 {
-                changes.push(',');
-            }
-            change.write_json(changes);
-        }
-        changes.push(']');
+        json::write_array(
+            &self.changes,
+            members.key("changes"),
+            crate::Change::write_json,
+        );
         members.end();
         out
     }

@@ -67,18 +67,21 @@ pub(crate) fn write_with(value: &Value, out: &mut String, number: fn(&Number, &m
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => number(n, out),
         Value::String(s) => write_str(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_with(item, out, number);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_array(items, out, |item, out| write_with(item, out, number)),
         Value::Object(map) => write_with_map(map, out, number),
     }
+}
+
+/// Writes `[a,b,…]`, each item written by `write`.
+pub fn write_array<T>(items: &[T], out: &mut String, write: impl Fn(&T, &mut String)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(item, out);
+    }
+    out.push(']');
 }
 
 fn write_with_map(map: &Map<String, Value>, out: &mut String, number: fn(&Number, &mut String)) {
