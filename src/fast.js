@@ -74,3 +74,14 @@ export function holdLock(name, onAcquired) {
   locks.request(name, () => (released ? undefined : (onAcquired(), held))).catch(() => {});
   return release;
 }
+
+// The function `on()` returns: removes listener `id` through `off`, once;
+// calling it again, or after the client was freed, does nothing.
+export function unsubscriber(off, id) {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    try { off(id); } catch (_) { /* the client is gone, and its listeners with it */ }
+  };
+}

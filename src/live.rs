@@ -24,12 +24,12 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 /// Keepalive period of the WebSocket.
-pub const PING_MS: u32 = 25_000;
+pub(crate) const PING_MS: u32 = 25_000;
 /// Default period of the background sync.
-pub const DEFAULT_INTERVAL_MS: u32 = 30_000;
+pub(crate) const DEFAULT_INTERVAL_MS: u32 = 30_000;
 
 /// What the background machinery asks of the client.
-pub trait Driver {
+pub(crate) trait Driver {
     /// Run a sync now (joining one in progress, or queueing another after it).
     fn request_sync(&self);
     /// The current token for the socket's `auth` message.
@@ -62,7 +62,7 @@ impl Drop for Socket {
 }
 
 /// The running background sync of one client.
-pub struct Live {
+pub(crate) struct Live {
     inner: Rc<LiveInner>,
     _periodic: Interval,
     _ping: Interval,
@@ -100,7 +100,11 @@ impl Drop for Live {
 impl Live {
     /// Starts background sync. `ws_url` is the server's `/ws/{appId}` URL
     /// (`None`: no live updates, periodic sync only).
-    pub fn start(driver: Weak<dyn Driver>, ws_url: Option<String>, interval_ms: u32) -> Live {
+    pub(crate) fn start(
+        driver: Weak<dyn Driver>,
+        ws_url: Option<String>,
+        interval_ms: u32,
+    ) -> Live {
         let inner = Rc::new(LiveInner {
             driver: driver.clone(),
             ws_url,
@@ -166,15 +170,8 @@ impl Live {
         }
     }
 
-    /// A local write happened: push it (see the module docs).
-    pub fn local_write(&self) {
-        if let Some(d) = self.inner.driver.upgrade() {
-            d.request_sync();
-        }
-    }
-
     /// Whether the socket is open and authenticated.
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.inner.attempt.get() == 0
             && self
                 .inner

@@ -9,6 +9,8 @@
 //!   [`Lifecycle`], merged last-write-wins into a [`RecordState`].
 //! - [`replica`]: the browser replica's rules — pending writes grouped per
 //!   record, and how a remote change meets the local copy.
+//! - [`outbox`]: refused pushes — what sets a change aside, how a refused
+//!   batch is narrowed down to the changes the server refuses.
 //! - [`ingest`]: the server's rule for merging a pushed change into a stored
 //!   record (admitting device stamps, idempotent retries).
 //! - [`canonical`]: canonical JSON, which breaks exact timestamp ties.
@@ -45,6 +47,7 @@ pub mod hlc;
 pub mod ingest;
 pub mod json;
 pub mod key;
+pub mod outbox;
 pub mod record;
 pub mod replica;
 pub mod schema;

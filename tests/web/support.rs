@@ -1,7 +1,7 @@
 //! Helpers shared by the browser tests.
 
 use fieldsync::SyncClient;
-use fieldsync::idb;
+use fieldsync::testing;
 use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -16,12 +16,12 @@ pub(crate) fn unique_db_name(test: &str) -> String {
 
 /// A JSON value as plain JS objects (not `Map`s).
 pub(crate) fn to_js(value: &Value) -> JsValue {
-    fieldsync::js::to_js(value)
+    testing::to_js(value)
 }
 
 /// A JS value read back as JSON.
 pub(crate) fn from_js(value: &JsValue) -> Value {
-    fieldsync::js::to_json(value, "").expect("test values are JSON")
+    testing::to_json(value).expect("test values are JSON")
 }
 
 /// Opens a client on `db` with `schema` at `version`.
@@ -59,20 +59,14 @@ pub(crate) fn error_message(err: &JsValue) -> String {
 
 /// Every row of `store`, read with a fresh raw connection.
 pub(crate) async fn raw_rows(db: &str, store: &str) -> Vec<Value> {
-    let conn = idb::open(db, None, |_| Ok(()), || {}).await.unwrap();
-    let tx = conn.transaction_with_str(store).unwrap();
-    let req = tx.object_store(store).unwrap().get_all().unwrap();
-    let rows = idb::request(&req).await.unwrap();
-    conn.close();
-    let rows: js_sys::Array = rows.unchecked_into();
-    rows.iter().map(|r| from_js(&r)).collect()
+    testing::raw_rows(db, store).await
 }
 
 /// Deletes a test database.
 pub(crate) async fn drop_db(client: SyncClient) {
     let name = client.db_name();
     client.close().await;
-    idb::delete_database(&name).await.unwrap();
+    testing::delete_database(&name).await;
 }
 
 /// Waits `ms` milliseconds (a real timer, off the IndexedDB event loop).
