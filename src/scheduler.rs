@@ -300,9 +300,10 @@ impl Driver for Shared {
     }
 
     fn report_error(&self, message: &str) {
-        let error: JsValue = Error::Auth(format!(
-            "the sync server closed the live connection: {message}"
-        ))
+        let error: JsValue = Error::Live {
+            code: None,
+            message: format!("the sync server closed it: {message}"),
+        }
         .into();
         self.events.emit("error", &js::object(&[("error", &error)]));
         // Most likely a refused token: get a fresh one before the reconnect.

@@ -3,7 +3,9 @@
 use fieldsync::SyncClient;
 use fieldsync::testing;
 use serde_json::Value;
+use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// A database name no other test (or earlier run) uses.
 pub(crate) fn unique_db_name(test: &str) -> String {
@@ -86,4 +88,43 @@ pub(crate) async fn sleep(ms: i32) {
             .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+/// Fails (at run time, so the crate still builds for clippy) when the tests
+/// were built without a server.
+pub(crate) fn server() -> &'static str {
+    match option_env!("FIELDSYNC_TEST_SERVER") {
+        Some(url) => url,
+        None => panic!(
+            "FIELDSYNC_TEST_SERVER was not set when the tests were built: run them through scripts/test or scripts/with-server"
+        ),
+    }
+}
+
+/// A token for `user` from the server's development mode.
+pub(crate) async fn dev_token(user: &str) -> String {
+    let response = gloo_net::http::Request::post(&format!("{}/dev/token", server()))
+        .body(json!({"user": user}).to_string())
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+pub(crate) async fn device(user: &str, token: &str) -> SyncClient {
+    let db = unique_db_name(&format!("sync-{user}"));
+    open_with(
+        &db,
+        1.0,
+        json!({"todos": "id, completed"}),
+        json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
+    )
+    .await
+    .unwrap()
+}
+
+pub(crate) async fn sync(client: &SyncClient) -> Result<Value, JsValue> {
+    JsFuture::from(client.sync()).await.map(|v| from_js(&v))
 }
