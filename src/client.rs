@@ -16,7 +16,7 @@ use crate::options::{
     field, invalid, parse_changes, parse_options, parse_query, parse_sync_config,
 };
 use crate::scheduler::Shared;
-use crate::storage::{ChangedRecord, FailedChange, Storage};
+use crate::storage::{ChangedRecord, FailedChange, SetAside, Storage};
 use crate::sync::Syncer;
 
 #[wasm_bindgen]
@@ -27,18 +27,10 @@ extern "C" {
 }
 
 /// An offline-first client: app data in IndexedDB (Dexie-compatible), every
-/// local write logged for sync in the same transaction.
-///
-/// @example
-/// ```ts
-/// const client = await SyncClient.open({
-///   dbName: "todos-app", version: 1,
-///   schema: { todos: "id, done, [owner+done]" },
-/// });
-/// await client.put("todos", { id: crypto.randomUUID(), title: "Buy milk", done: 0 });
-/// const open = await client.query("todos", { index: "done", equals: 0 });
-/// ```
-#[wasm_bindgen]
+/// local write logged for sync in the same transaction. Its TypeScript
+/// declaration, generic over the app's tables, with each method's
+/// documentation and examples, is written in `types.rs`.
+#[wasm_bindgen(skip_typescript)]
 pub struct SyncClient {
     shared: Rc<Shared>,
     storage: Rc<Storage>,
@@ -49,11 +41,6 @@ pub struct SyncClient {
 impl SyncClient {
     /// Opens (creating or upgrading) the database and returns a client. With
     /// no `serverUrl` it is a local-only store.
-    ///
-    /// @example
-    /// ```ts
-    /// const client = await SyncClient.open({ dbName: "app", version: 1, schema: { todos: "id, done" } });
-    /// ```
     pub async fn open(
         #[wasm_bindgen(unchecked_param_type = "SyncClientOptions")] options: JsValue,
     ) -> Result<SyncClient, JsValue> {
@@ -81,11 +68,6 @@ impl SyncClient {
     /// opens the database with Dexie must spread it into every
     /// `stores({...})`, because Dexie deletes undeclared stores when it
     /// upgrades.
-    ///
-    /// @example
-    /// ```ts
-    /// db.version(2).stores({ ...SyncClient.dexieStores(), todos: "id, done" });
-    /// ```
     #[wasm_bindgen(js_name = dexieStores, unchecked_return_type = "Record<string, string>")]
     pub fn dexie_stores() -> JsValue {
         let fragment = Object::new();
@@ -115,11 +97,6 @@ impl SyncClient {
     /// Inserts or replaces a whole record (stamping every field) and logs the
     /// write, in one transaction. Resolves to the record's key. `key` is only
     /// for tables whose keys live outside the records.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.put("todos", { id: "t1", title: "Buy milk", done: 0 });
-    /// ```
     #[wasm_bindgen(unchecked_return_type = "Key")]
     pub async fn put(
         &self,
@@ -137,11 +114,6 @@ impl SyncClient {
 
     /// Puts many records in one transaction: all are written, or none.
     /// Resolves to the number written.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.bulkPut("todos", [{ id: "a", done: 0 }, { id: "b", done: 1 }]);
-    /// ```
     #[wasm_bindgen(js_name = bulkPut)]
     pub async fn bulk_put(
         &self,
@@ -164,11 +136,6 @@ impl SyncClient {
     /// Changes fields of one record: `changes` maps key paths (`"title"`,
     /// `"address.city"`) to new values; `undefined` removes a property.
     /// Resolves to 1, or 0 when there is no such record (as Dexie does).
-    ///
-    /// @example
-    /// ```ts
-    /// await client.update("todos", "t1", { done: 1 });
-    /// ```
     pub async fn update(
         &self,
         table: String,
@@ -183,11 +150,6 @@ impl SyncClient {
     }
 
     /// Deletes one record (a no-op when it does not exist).
-    ///
-    /// @example
-    /// ```ts
-    /// await client.delete("todos", "t1");
-    /// ```
     pub async fn delete(
         &self,
         table: String,
@@ -199,11 +161,6 @@ impl SyncClient {
     }
 
     /// One record, or `undefined`.
-    ///
-    /// @example
-    /// ```ts
-    /// const todo = await client.get("todos", "t1");
-    /// ```
     #[wasm_bindgen(unchecked_return_type = "Row | undefined")]
     pub async fn get(
         &self,
@@ -214,11 +171,6 @@ impl SyncClient {
     }
 
     /// Every record of a table, in primary-key order.
-    ///
-    /// @example
-    /// ```ts
-    /// const all = await client.getAll("todos");
-    /// ```
     #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Row[]")]
     pub async fn get_all(&self, table: String) -> Result<JsValue, JsValue> {
         Ok(self.storage.get_all(&table).await?)
@@ -226,12 +178,6 @@ impl SyncClient {
 
     /// Records whose index key equals a value or lies in a range, in index
     /// order.
-    ///
-    /// @example
-    /// ```ts
-    /// const open = await client.query("todos", { index: "done", equals: 0 });
-    /// const recent = await client.query("todos", { index: "createdAt", aboveOrEqual: since, limit: 50 });
-    /// ```
     #[wasm_bindgen(unchecked_return_type = "Row[]")]
     pub async fn query(
         &self,
@@ -243,36 +189,23 @@ impl SyncClient {
     }
 
     /// How many records a table holds.
-    ///
-    /// @example
-    /// ```ts
-    /// const n = await client.count("todos");
-    /// ```
     pub async fn count(&self, table: String) -> Result<u32, JsValue> {
         Ok(self.storage.count(&table).await?)
     }
 
     /// How many local writes are not yet acknowledged by the server.
-    ///
-    /// @example
-    /// ```ts
-    /// badge.textContent = String(await client.pendingCount());
-    /// ```
     #[wasm_bindgen(js_name = pendingCount)]
     pub async fn pending_count(&self) -> Result<u32, JsValue> {
-        Ok(self.storage.pending_count().await?)
+        Ok(self
+            .storage
+            .set_aside_changes(SetAside::List)
+            .await?
+            .pending_writes)
     }
 
     /// Pending local writes, coalesced to one change per record (at most
     /// `maxRecords`, default 500), for a custom transport. Acknowledge them
     /// with {@link SyncClient.acknowledge} once the server stored them.
-    ///
-    /// @example
-    /// ```ts
-    /// const batch = await client.pendingChanges(100);
-    /// await myTransport.send(batch.changes);
-    /// await client.acknowledge(batch);
-    /// ```
     #[wasm_bindgen(js_name = pendingChanges, unchecked_return_type = "PendingBatch")]
     pub async fn pending_changes(&self, max_records: Option<u32>) -> Result<JsValue, JsValue> {
         let batch = self
@@ -298,11 +231,6 @@ impl SyncClient {
 
     /// Marks a batch from {@link SyncClient.pendingChanges} as stored by the
     /// server, atomically. Writes made after the batch was read stay pending.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.acknowledge(batch);
-    /// ```
     pub async fn acknowledge(
         &self,
         #[wasm_bindgen(unchecked_param_type = "PendingBatch")] batch: JsValue,
@@ -325,11 +253,6 @@ impl SyncClient {
     /// with pending local writes (last write wins), in one transaction,
     /// without logging them as local writes. Resolves to what was applied and
     /// which local values lost.
-    ///
-    /// @example
-    /// ```ts
-    /// const { conflicts } = await client.applyRemoteChanges(response.serverChanges);
-    /// ```
     #[wasm_bindgen(js_name = applyRemoteChanges, unchecked_return_type = "ApplyResult")]
     pub async fn apply_remote_changes(
         &self,
@@ -353,66 +276,53 @@ impl SyncClient {
     /// block the rest: each with the server's status, code and message and
     /// how many pushes were refused. A new local write to the record, or
     /// {@link SyncClient.retryFailed}, queues it again.
-    ///
-    /// @example
-    /// ```ts
-    /// for (const f of await client.failedChanges()) console.warn(f.table, f.id, f.message);
-    /// ```
     #[wasm_bindgen(js_name = failedChanges, unchecked_return_type = "FailedChange[]")]
     pub async fn failed_changes(&self) -> Result<JsValue, JsValue> {
-        let failed = self.storage.failed_changes().await?;
+        let failed = self.storage.set_aside_changes(SetAside::List).await?.failed;
         Ok(js::parse_many(&failed, FailedChange::write_json).into())
     }
 
     /// Queues every change set aside again (say, after the server's rules
     /// changed) and, when background sync runs, pushes them. Resolves to how
     /// many records were re-queued.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.retryFailed();
-    /// await client.sync();
-    /// ```
     #[wasm_bindgen(js_name = retryFailed)]
     pub async fn retry_failed(&self) -> Result<u32, JsValue> {
-        let n = self.storage.retry_failed().await?;
-        if n > 0 {
+        let retried = self
+            .storage
+            .set_aside_changes(SetAside::Retry)
+            .await?
+            .failed;
+        if !retried.is_empty() {
             self.shared.after_local_write();
         }
-        Ok(n)
+        Ok(retried.len() as u32)
     }
 
     /// Drops the local change set aside for one record, and the local copy
     /// of the record: the server's state (if it has the record) comes back
     /// with the next sync, which re-reads that table. Resolves to whether
     /// such a change existed.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.discardFailed("todos", "t1");
-    /// ```
     #[wasm_bindgen(js_name = discardFailed)]
     pub async fn discard_failed(
         &self,
         table: String,
         #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
     ) -> Result<bool, JsValue> {
-        let discarded = self.storage.discard_failed(&table, key).await?;
-        if discarded {
+        let discarded = self
+            .storage
+            .set_aside_changes(SetAside::Discard { table, key })
+            .await?
+            .failed;
+        if !discarded.is_empty() {
             self.shared.after_local_write();
         }
-        Ok(discarded)
+        Ok(!discarded.is_empty())
     }
 
     /// Pushes pending writes and pulls every synced table. Concurrent calls
     /// share one run. Resolves to what was pushed, pulled and lost; rejects
     /// with a `NetworkError`, `AuthError` or `ServerError` — writes stay
     /// pending either way.
-    ///
-    /// @example
-    /// ```ts
-    /// const { pushed, pulled, conflicts } = await client.sync();
-    /// ```
     #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
     pub fn sync(&self) -> Promise {
         let running = self.shared.running.borrow().clone();
@@ -430,22 +340,12 @@ impl SyncClient {
     /// write, a sync every `syncIntervalMs` (default 30 s) and whenever the
     /// browser comes back online, and — unless `live: false` — a WebSocket on
     /// which the server announces other devices' changes. Idempotent.
-    ///
-    /// @example
-    /// ```ts
-    /// client.start();
-    /// ```
     pub fn start(&self) -> Result<(), JsValue> {
         Ok(self.shared.start()?)
     }
 
     /// Stops background sync: closes the WebSocket, cancels every timer and
     /// hands leadership to another tab. A run in progress finishes.
-    ///
-    /// @example
-    /// ```ts
-    /// client.stop();
-    /// ```
     pub fn stop(&self) {
         self.shared.stop();
     }
@@ -490,12 +390,6 @@ impl SyncClient {
     /// record (written whole); a Promise of these works too. A resolver
     /// that throws leaves last write wins in place and emits `error`; sync
     /// goes on. `null` removes the resolver.
-    ///
-    /// @example
-    /// ```ts
-    /// client.setConflictResolver("notes", ({ local, remote }) =>
-    ///   ({ ...remote, body: `${remote.body}\n${local.body}` }));
-    /// ```
     #[wasm_bindgen(js_name = setConflictResolver)]
     pub fn set_conflict_resolver(
         &self,
@@ -524,12 +418,6 @@ impl SyncClient {
     /// Subscribes to an event; returns a function that unsubscribes. A
     /// callback that throws is reported on the console and never breaks
     /// fieldsync.
-    ///
-    /// @example
-    /// ```ts
-    /// const off = client.on("change", (e) => render((e as ChangeEvent).tables));
-    /// off();
-    /// ```
     #[wasm_bindgen(unchecked_return_type = "() => void")]
     pub fn on(
         &self,
@@ -540,11 +428,6 @@ impl SyncClient {
     }
 
     /// Closes the database connection and drops every listener.
-    ///
-    /// @example
-    /// ```ts
-    /// await client.close();
-    /// ```
     pub async fn close(&self) {
         self.stop();
         self.events.clear();

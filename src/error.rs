@@ -195,11 +195,12 @@ impl From<Error> for JsValue {
 
 /// Attaches the operation to an IndexedDB result.
 pub(crate) trait Context<T> {
-    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error>;
+    fn during(self, operation: &dyn Fn() -> String) -> Result<T, Error>;
 }
 
 impl<T> Context<T> for Result<T, DomError> {
-    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error> {
+    // Not generic over the closure: one copy per `T` keeps the package small.
+    fn during(self, operation: &dyn Fn() -> String) -> Result<T, Error> {
         self.map_err(|e| Error::indexed_db(operation(), e))
     }
 }

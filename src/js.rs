@@ -32,6 +32,33 @@ extern "C" {
     #[wasm_bindgen(js_name = unsubscriber)]
     pub(crate) fn unsubscriber(off: &js_sys::Function, id: u32) -> js_sys::Function;
 
+    /// Dexie's storage-mutated message for writes to tables (`parts`: per
+    /// table, `[name, ...index names]`).
+    #[wasm_bindgen(js_name = storageMutated)]
+    pub(crate) fn storage_mutated(db_name: &str, parts: &js_sys::Array) -> JsValue;
+
+    /// The tables among `known` that a storage-mutated message names.
+    #[wasm_bindgen(js_name = mutatedTables)]
+    pub(crate) fn mutated_tables(
+        data: &JsValue,
+        db_name: &str,
+        known: &js_sys::Array,
+    ) -> js_sys::Array;
+
+    /// The `_changes` rows of synced tables, and the unstamped among them.
+    #[wasm_bindgen(js_name = syncedRows)]
+    pub(crate) fn synced_rows(rows: &js_sys::Array, synced: &js_sys::Array) -> js_sys::Array;
+
+    /// fieldsync's node in Dexie.Observable's `_syncNodes`, holding back the
+    /// addon's clean-up of unpushed rows.
+    #[wasm_bindgen(js_name = observableNode)]
+    pub(crate) fn observable_node(
+        rows: &js_sys::Array,
+        nodes: &js_sys::Array,
+        synced: &js_sys::Array,
+        url: &str,
+    ) -> JsValue;
+
     /// A Dexie.Observable-format `_changes` row.
     #[wasm_bindgen(js_name = changeRow)]
     pub fn change_row(

@@ -32,7 +32,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::Error;
-use crate::storage::{CursorUpdate, FailedChange, Outgoing, Storage, cursor_key};
+use crate::storage::{CursorUpdate, FailedChange, Outgoing, SetAside, Storage, cursor_key};
 
 /// Most records per push.
 pub(crate) const PUSH_BATCH: usize = 500;
@@ -219,7 +219,7 @@ impl Syncer {
             self.pull_table(storage, table, &client_id, &mut report, progress)
                 .await?;
         }
-        report.failed = storage.failed_changes().await?;
+        report.failed = storage.set_aside_changes(SetAside::List).await?.failed;
         Ok(report)
     }
 
@@ -285,7 +285,12 @@ impl Syncer {
                                 attempts: refused.attempts + 1,
                                 retry: false,
                             };
-                            storage.set_aside(&refused.revs, &refusal).await?;
+                            storage
+                                .set_aside_changes(SetAside::Refuse {
+                                    revs: refused.revs.clone(),
+                                    refusal: refusal.clone(),
+                                })
+                                .await?;
                             report.newly_failed.push(FailedChange {
                                 table: refused.change.table.clone(),
                                 id: refused.change.id.clone(),
@@ -371,17 +376,20 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
-    let body = crate::js::read_json(&text, ErrorBody::from_json).ok();
-    let (code, message) = match body {
+    let parsed = crate::js::parse_json(&text).ok();
+    let (code, message) = match parsed
+        .as_ref()
+        .and_then(|v| ErrorBody::from_json(v, "").ok())
+    {
         Some(b) => (b.error.code, b.error.message),
         None => ("http_error".to_owned(), text.chars().take(200).collect()),
     };
     // `error.details.index`: the change a refused push names.
-    let index = crate::js::parse_json(&text).ok().and_then(|v| {
-        v.pointer("/error/details/index")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|i| usize::try_from(i).ok())
-    });
+    let index = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/details/index"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|i| usize::try_from(i).ok());
     Err(match status {
         401 => Error::Auth(format!("the sync server refused the token: {message}")),
         _ => Error::Server {

@@ -29,7 +29,9 @@ pub fn parse_json(text: &str) -> Result<Value, crate::core::Error> {
 
 /// Every row of `store`, read with a fresh raw connection.
 pub async fn raw_rows(db: &str, store: &str) -> Vec<Value> {
-    let conn = idb::open(db, None, |_| Ok(()), || {}).await.expect("open");
+    let conn = idb::open(db, None, Box::new(|_| Ok(())), Box::new(|| {}))
+        .await
+        .expect("open");
     let tx = conn.transaction_with_str(store).expect("transaction");
     let req = tx
         .object_store(store)
@@ -57,11 +59,11 @@ pub async fn raw_open(
     idb::open(
         db,
         upgrade_to,
-        move |up| {
+        Box::new(move |up| {
             upgrade(up.db);
             Ok(())
-        },
-        on_blocked,
+        }),
+        Box::new(on_blocked),
     )
     .await
     .expect("raw open")

@@ -9,8 +9,6 @@
 //! keeps the refusal on the record's `_changes` rows, so acknowledging the
 //! rows clears it in the same transaction.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use crate::json::ObjectWriter;
@@ -53,6 +51,30 @@ impl Refusal {
         members.value("attempts", &Value::from(self.attempts));
         members.value("retry", &Value::Bool(self.retry));
         members.end();
+    }
+}
+
+/// The refusals kept on `_changes` rows, by revision (rows are read in
+/// revision order; a sorted list is smaller in the browser package than a
+/// hash map).
+#[derive(Clone, Debug, Default)]
+pub struct Refusals(Vec<(u64, Refusal)>);
+
+impl Refusals {
+    /// Adds the refusal of row `rev`; revisions come in increasing order.
+    pub fn push(&mut self, rev: u64, refusal: Refusal) {
+        self.0.push((rev, refusal));
+    }
+
+    /// The refusal kept on row `rev`.
+    pub fn get(&self, rev: u64) -> Option<&Refusal> {
+        let i = self.0.binary_search_by_key(&rev, |(r, _)| *r).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    /// Whether no row carries a refusal.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -107,14 +129,14 @@ pub struct Partition {
 /// while every one of its rows carries a refusal that is not being
 /// retried; a newer local write (a row without one) makes it pushable
 /// again, whole. The refusal reported for a record is its latest.
-pub fn partition(records: Vec<PendingRecord>, refusals: &HashMap<u64, Refusal>) -> Partition {
+pub fn partition(records: Vec<PendingRecord>, refusals: &Refusals) -> Partition {
     let mut pushable = Vec::new();
     let mut set_aside = Vec::new();
     for record in records {
         let held: Option<&Refusal> = record
             .revs
             .iter()
-            .map(|rev| refusals.get(rev).filter(|r| !r.retry))
+            .map(|rev| refusals.get(*rev).filter(|r| !r.retry))
             .collect::<Option<Vec<_>>>()
             .and_then(|all| all.into_iter().max_by_key(|r| r.attempts));
         match held {
@@ -132,11 +154,11 @@ pub fn partition(records: Vec<PendingRecord>, refusals: &HashMap<u64, Refusal>) 
 }
 
 /// How many refused pushes a record has behind it (0 if none).
-pub fn attempts_so_far(record: &PendingRecord, refusals: &HashMap<u64, Refusal>) -> u32 {
+pub fn attempts_so_far(record: &PendingRecord, refusals: &Refusals) -> u32 {
     record
         .revs
         .iter()
-        .filter_map(|rev| refusals.get(rev))
+        .filter_map(|rev| refusals.get(*rev))
         .map(|r| r.attempts)
         .max()
         .unwrap_or(0)
@@ -210,11 +232,12 @@ mod tests {
 
     #[test]
     fn a_record_stays_aside_until_a_new_write_or_a_retry() {
-        let refusals = HashMap::from([
-            (1, refusal(1, false)),
-            (2, refusal(2, false)),
-            (3, refusal(1, true)),
-        ]);
+        let mut refusals = Refusals::default();
+        refusals.push(1, refusal(1, false));
+        refusals.push(2, refusal(2, false));
+        refusals.push(3, refusal(1, true));
+        assert_eq!(refusals.get(3), Some(&refusal(1, true)));
+        assert_eq!(refusals.get(4), None);
         let Partition {
             pushable: push,
             set_aside: aside,

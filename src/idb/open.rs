@@ -49,15 +49,19 @@ pub(crate) struct Upgrade<'a> {
     pub tx: &'a IdbTransaction,
 }
 
+/// The upgrade callback of [`open`].
+pub(crate) type OnUpgrade = Box<dyn FnMut(Upgrade<'_>) -> Result<(), OpenError>>;
+
 /// Opens `name` at `version` (or at its current version when `None`),
 /// running `upgrade` inside the version-change transaction. An `Err` from
 /// `upgrade` aborts the upgrade and is returned as the open's error.
-/// `on_blocked` runs if other connections hold the database open.
+/// `on_blocked` runs if other connections hold the database open. Boxed
+/// callbacks: one copy of this function in the package, not one per caller.
 pub(crate) async fn open(
     name: &str,
     version: Option<u32>,
-    upgrade: impl FnMut(Upgrade<'_>) -> Result<(), OpenError> + 'static,
-    mut on_blocked: impl FnMut() + 'static,
+    upgrade: OnUpgrade,
+    mut on_blocked: Box<dyn FnMut()>,
 ) -> Result<IdbDatabase, OpenError> {
     let factory = factory()?;
     let open_request: IdbOpenDbRequest = sync(match version {

@@ -15,7 +15,7 @@ use web_sys::{Event, IdbRequest, IdbTransaction};
 
 use super::{DomError, DomException};
 
-struct Slot<T> {
+pub(crate) struct Slot<T> {
     outcome: Option<Result<T, DomError>>,
     waker: Option<Waker>,
 }
@@ -48,13 +48,29 @@ impl<T> Slot<T> {
 
 type EventClosure = Closure<dyn FnMut(Event)>;
 
-/// The outcome of one `IDBRequest`: its `result`, or its error.
+/// The outcome of one `IDBRequest`: its `result`, or its error (including
+/// the exception that kept it from being issued).
 #[must_use = "a request future does nothing unless awaited"]
-pub(crate) struct RequestFuture {
-    request: IdbRequest,
-    slot: Rc<RefCell<Slot<JsValue>>>,
-    _on_success: EventClosure,
-    _on_error: EventClosure,
+pub(crate) enum RequestFuture {
+    /// Issued: settles from the request's events.
+    Issued {
+        request: IdbRequest,
+        slot: Rc<RefCell<Slot<JsValue>>>,
+        _on_success: EventClosure,
+        _on_error: EventClosure,
+    },
+    /// Never issued: the call threw.
+    Failed(Option<DomError>),
+}
+
+impl RequestFuture {
+    /// Awaits the request `issue` makes, or its exception.
+    pub(crate) fn of(issue: Result<IdbRequest, DomError>) -> RequestFuture {
+        match issue {
+            Ok(req) => request(&req),
+            Err(e) => RequestFuture::Failed(Some(e)),
+        }
+    }
 }
 
 /// Awaits `request`. Call it as soon as the request is issued, before
@@ -87,7 +103,7 @@ pub(crate) fn request(request: &IdbRequest) -> RequestFuture {
     };
     request.set_onsuccess(Some(on_success.as_ref().unchecked_ref()));
     request.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    RequestFuture {
+    RequestFuture::Issued {
         request: request.clone(),
         slot,
         _on_success: on_success,
@@ -98,14 +114,21 @@ pub(crate) fn request(request: &IdbRequest) -> RequestFuture {
 impl Future for RequestFuture {
     type Output = Result<JsValue, DomError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Slot::poll(&self.slot, cx)
+        match self.get_mut() {
+            RequestFuture::Issued { slot, .. } => Slot::poll(slot, cx),
+            RequestFuture::Failed(error) => Poll::Ready(Err(error.take().unwrap_or_else(|| {
+                DomError::new(DomException::InvalidStateError, "polled after completion")
+            }))),
+        }
     }
 }
 
 impl Drop for RequestFuture {
     fn drop(&mut self) {
-        self.request.set_onsuccess(None);
-        self.request.set_onerror(None);
+        if let RequestFuture::Issued { request, .. } = self {
+            request.set_onsuccess(None);
+            request.set_onerror(None);
+        }
     }
 }
 

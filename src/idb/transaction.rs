@@ -19,7 +19,7 @@ use web_sys::{
     IdbTransactionDurability, IdbTransactionMode, IdbTransactionOptions,
 };
 
-use super::{DomError, RequestFuture, TransactionFuture, done, request, sync};
+use super::{DomError, RequestFuture, TransactionFuture, done, sync};
 
 /// An open transaction that aborts on drop unless committed.
 #[must_use = "a transaction aborts when dropped: call commit()"]
@@ -50,13 +50,11 @@ impl Transaction {
         Ok(Store(sync(self.tx.object_store(name))?))
     }
 
-    /// Lets the transaction commit and waits until it has; fails with the
-    /// error that aborted it, if any.
-    pub(crate) async fn commit(mut self) -> Result<(), DomError> {
-        match self.done.take() {
-            Some(done) => done.await,
-            None => Ok(()),
-        }
+    /// Lets the transaction commit; the future resolves once it has, or
+    /// fails with the error that aborted it.
+    pub(crate) fn commit(mut self) -> TransactionFuture {
+        // Taken out, so that dropping the guard no longer aborts.
+        self.done.take().unwrap_or_else(|| done(&self.tx))
     }
 }
 
@@ -74,22 +72,18 @@ pub(crate) struct Store(IdbObjectStore);
 
 impl Store {
     /// The record at `key` (`undefined` if none).
-    pub(crate) fn get(&self, key: &JsValue) -> Result<RequestFuture, DomError> {
-        step()?;
-        Ok(request(&sync(self.0.get(key))?))
+    pub(crate) fn get(&self, key: &JsValue) -> RequestFuture {
+        RequestFuture::of(step().and_then(|()| sync(self.0.get(key))))
     }
 
     /// Every record in `range` (all when `undefined`), at most `limit`.
-    pub(crate) fn get_all(
-        &self,
-        range: &JsValue,
-        limit: Option<u32>,
-    ) -> Result<RequestFuture, DomError> {
-        step()?;
-        Ok(request(&sync(match limit {
-            Some(n) => self.0.get_all_with_key_and_limit(range, n),
-            None => self.0.get_all_with_key(range),
-        })?))
+    pub(crate) fn get_all(&self, range: &JsValue, limit: Option<u32>) -> RequestFuture {
+        RequestFuture::of(step().and_then(|()| {
+            sync(match limit {
+                Some(n) => self.0.get_all_with_key_and_limit(range, n),
+                None => self.0.get_all_with_key(range),
+            })
+        }))
     }
 
     /// Every record of the index `index` in `range`, at most `limit`.
@@ -98,30 +92,29 @@ impl Store {
         index: &str,
         range: &JsValue,
         limit: Option<u32>,
-    ) -> Result<RequestFuture, DomError> {
-        step()?;
-        let index = sync(self.0.index(index))?;
-        Ok(request(&sync(match limit {
-            Some(n) => index.get_all_with_key_and_limit(range, n),
-            None => index.get_all_with_key(range),
-        })?))
+    ) -> RequestFuture {
+        RequestFuture::of(step().and_then(|()| {
+            let index = sync(self.0.index(index))?;
+            sync(match limit {
+                Some(n) => index.get_all_with_key_and_limit(range, n),
+                None => index.get_all_with_key(range),
+            })
+        }))
     }
 
     /// How many records the store holds.
-    pub(crate) fn count(&self) -> Result<RequestFuture, DomError> {
-        step()?;
-        Ok(request(&sync(self.0.count())?))
+    pub(crate) fn count(&self) -> RequestFuture {
+        RequestFuture::of(step().and_then(|()| sync(self.0.count())))
     }
 
     /// A cursor on the last record (its value is the request's `result`).
-    pub(crate) fn last(&self) -> Result<RequestFuture, DomError> {
-        step()?;
-        Ok(request(&sync(
-            self.0.open_cursor_with_range_and_direction(
+    pub(crate) fn last(&self) -> RequestFuture {
+        RequestFuture::of(step().and_then(|()| {
+            sync(self.0.open_cursor_with_range_and_direction(
                 &JsValue::UNDEFINED,
                 IdbCursorDirection::Prev,
-            ),
-        )?))
+            ))
+        }))
     }
 
     /// Writes `value` (at `key`, for out-of-line keys).
@@ -134,8 +127,8 @@ impl Store {
         &self,
         value: &JsValue,
         key: Option<&JsValue>,
-    ) -> Result<RequestFuture, DomError> {
-        Ok(request(&self.issue_put(value, key)?))
+    ) -> RequestFuture {
+        RequestFuture::of(self.issue_put(value, key))
     }
 
     fn issue_put(&self, value: &JsValue, key: Option<&JsValue>) -> Result<IdbRequest, DomError> {

@@ -3,9 +3,7 @@
 //! good set aside (the refusal is kept on the record's `_changes` rows as
 //! `failed`, so it lives and dies with them).
 
-use std::collections::HashMap;
-
-use fieldsync_core::outbox::{self, Partition, Refusal};
+use fieldsync_core::outbox::{self, Partition, Refusal, Refusals};
 use fieldsync_core::replica::group_pending;
 use fieldsync_core::{Change, ChangeRow, RecordKey, codec, json};
 use js_sys::{Array, Reflect};
@@ -79,7 +77,7 @@ impl FailedChange {
 /// The synced `_changes` rows, parsed, and the refusals kept on them.
 pub(super) struct LoggedRows {
     pub(super) rows: Vec<ChangeRow>,
-    pub(super) refusals: HashMap<u64, Refusal>,
+    pub(super) refusals: Refusals,
 }
 
 impl LoggedRows {
@@ -100,47 +98,39 @@ impl Storage {
         max_rows: Option<u32>,
     ) -> Result<LoggedRows, Error> {
         let op = || "reading pending changes".to_owned();
-        let store = tx.store(CHANGES).during(op)?;
+        let store = tx.store(CHANGES).during(&op)?;
         let all: Array = store
             .get_all(&JsValue::UNDEFINED, max_rows)
-            .during(op)?
             .await
-            .during(op)?
+            .during(&op)?
             .unchecked_into();
-        let synced = Array::new();
-        for raw in all.iter() {
-            let table = js::get_path(&raw, "table").as_string().unwrap_or_default();
-            if !self.is_synced(&table) {
-                continue;
-            }
-            if js::get_path(&raw, "stamp").is_undefined() {
-                // Written by another library (dexie-observable): check it is
-                // JSON (ours were checked when written), then stamp it once.
-                js::check_json(&raw, "").map_err(|m| {
-                    Error::InvalidInput(format!(
-                        "a {CHANGES} row of \"{table}\" cannot be synced: {m}"
-                    ))
-                })?;
-                let stamp = self.stamp();
-                let _ = Reflect::set(
-                    &raw,
-                    &"stamp".into(),
-                    &JsValue::from_str(&stamp.to_string()),
-                );
-                store.put(&raw, None).during(op)?;
-            }
-            synced.push(&raw);
+        let split = js::synced_rows(&all, &self.synced_js());
+        let (synced, unstamped): (Array, Array) =
+            (split.get(0).unchecked_into(), split.get(1).unchecked_into());
+        for raw in unstamped.iter() {
+            // Written by another library (dexie-observable): check it is
+            // JSON (ours were checked when written), then stamp it once.
+            js::check_json(&raw, "").map_err(|m| {
+                Error::InvalidInput(format!("a {CHANGES} row cannot be synced: {m}"))
+            })?;
+            let stamp = self.stamp();
+            let _ = Reflect::set(
+                &raw,
+                &"stamp".into(),
+                &JsValue::from_str(&stamp.to_string()),
+            );
+            store.put(&raw, None).during(&op)?;
         }
         // One JSON.stringify for every row: far fewer wasm boundary crossings.
         let text = js::stringify(&synced).map_err(Error::InvalidInput)?;
         let parsed = js::parse_json(&text)?;
-        let mut refusals = HashMap::new();
+        let mut refusals = Refusals::default();
         for row in parsed.as_array().into_iter().flatten() {
             if let (Some(rev), Some(refusal)) = (
                 row.get("rev").and_then(Value::as_u64),
                 row.get("failed").and_then(Refusal::from_json),
             ) {
-                refusals.insert(rev, refusal);
+                refusals.push(rev, refusal);
             }
         }
         let rows = codec::change_rows(&parsed, CHANGES).map_err(|e| {
@@ -168,7 +158,7 @@ impl Storage {
             logged = self.logged_rows(&tx, None).await?;
             more = false;
         }
-        tx.commit().await.during(op)?;
+        tx.commit().await.during(&op)?;
         let refusals = logged.refusals.clone();
         let pushable = logged.records()?.pushable;
         let mut batch = PendingBatch {
@@ -188,19 +178,6 @@ impl Storage {
         Ok(batch)
     }
 
-    /// How many local writes to synced tables await the server (writes set
-    /// aside are counted by `failedChanges()` instead).
-    pub(crate) async fn pending_count(&self) -> Result<u32, Error> {
-        let op = || "counting pending changes".to_owned();
-        let tx = self
-            .begin(&[CHANGES], IdbTransactionMode::Readwrite)
-            .await?;
-        let logged = self.logged_rows(&tx, None).await?;
-        tx.commit().await.during(op)?;
-        let pushable = logged.records()?.pushable;
-        Ok(pushable.iter().map(|r| r.revs.len()).sum::<usize>() as u32)
-    }
-
     /// Removes acknowledged `_changes` rows, atomically.
     pub(crate) async fn acknowledge(&self, revs: &[u64]) -> Result<(), Error> {
         let db = self.connect().await?;
@@ -212,106 +189,132 @@ impl Storage {
         };
         let tx = self.begin(stores, IdbTransactionMode::Readwrite).await?;
         let op = || format!("acknowledging {} changes", revs.len());
-        let store = tx.store(CHANGES).during(op)?;
+        let store = tx.store(CHANGES).during(&op)?;
         for rev in revs {
-            store.delete(&JsValue::from_f64(*rev as f64)).during(op)?;
+            store.delete(&JsValue::from_f64(*rev as f64)).during(&op)?;
         }
         // The acknowledged rows held the newest stamps: keep the clock.
-        self.share_clock(&tx.store(META).during(op)?).during(op)?;
+        self.share_clock(&tx.store(META).during(&op)?).during(&op)?;
         if observable {
             self.hold_observable_rows(&tx).await?;
         }
-        tx.commit().await.during(op)
+        tx.commit().await.during(&op)
     }
 
-    /// Sets aside the rows `revs` (one record's) with `refusal`. Rows the
-    /// record gained since it was read stay pending, so a newer write
-    /// re-queues it.
-    pub(crate) async fn set_aside(&self, revs: &[u64], refusal: &Refusal) -> Result<(), Error> {
-        let tx = self
-            .begin(&[CHANGES], IdbTransactionMode::Readwrite)
-            .await?;
-        let op = || "setting aside a refused change".to_owned();
-        mark_rows(&tx.store(CHANGES).during(op)?, revs, refusal)
-            .await
-            .during(op)?;
-        tx.commit().await.during(op)
-    }
-
-    /// The changes set aside, oldest first.
-    pub(crate) async fn failed_changes(&self) -> Result<Vec<FailedChange>, Error> {
-        let op = || "reading refused changes".to_owned();
-        let tx = self
-            .begin(&[CHANGES], IdbTransactionMode::Readwrite)
-            .await?;
-        let logged = self.logged_rows(&tx, None).await?;
-        tx.commit().await.during(op)?;
-        let aside = logged.records()?.set_aside;
-        Ok(aside
-            .into_iter()
-            .map(|(record, refusal)| FailedChange {
-                table: record.table,
-                id: record.key,
-                refusal,
-            })
-            .collect())
-    }
-
-    /// Re-queues every change set aside; resolves to how many records.
-    pub(crate) async fn retry_failed(&self) -> Result<u32, Error> {
-        let op = || "re-queueing refused changes".to_owned();
-        let tx = self
-            .begin(&[CHANGES], IdbTransactionMode::Readwrite)
-            .await?;
-        let aside = self.logged_rows(&tx, None).await?.records()?.set_aside;
-        let store = tx.store(CHANGES).during(op)?;
-        for (record, refusal) in &aside {
-            let retry = Refusal {
-                retry: true,
-                ..refusal.clone()
-            };
-            mark_rows(&store, &record.revs, &retry).await.during(op)?;
-        }
-        tx.commit().await.during(op)?;
-        Ok(aside.len() as u32)
-    }
-
-    /// Drops the local change set aside for `table`/`key` and the local
-    /// record; the table's next pull starts over, bringing back the
-    /// server's state (if the server has the record). Resolves to whether
-    /// there was such a change.
-    pub(crate) async fn discard_failed(&self, table: &str, key: JsValue) -> Result<bool, Error> {
-        self.table(table)?;
-        if !self.is_synced(table) {
-            return Ok(false);
-        }
-        self.check_key(table, &key)?;
-        let wanted = RecordKey::new(js::to_json(&key, "key").map_err(Error::InvalidInput)?)?;
-        let tx = self
-            .begin(&[table, CHANGES, META], IdbTransactionMode::Readwrite)
-            .await?;
-        let op = || format!("discarding the refused change of \"{table}\"");
-        let logged = self.logged_rows(&tx, None).await?;
-        let aside = logged.records()?.set_aside;
-        let Some((record, _)) = aside
-            .iter()
-            .find(|(r, _)| r.table == table && r.key == wanted)
-        else {
-            return Ok(false);
+    /// The outbox's operations on changes set aside (see [`SetAside`]);
+    /// resolves to the changes it listed, re-queued or discarded, oldest
+    /// first, and how many writes wait to be pushed. One function for all
+    /// of them keeps the package small (each async function is a state
+    /// machine of its own).
+    pub(crate) async fn set_aside_changes(&self, action: SetAside) -> Result<Outbox, Error> {
+        let op = || "reading or updating the outbox".to_owned();
+        let discard = match &action {
+            SetAside::Discard { table, key } => {
+                self.table(table)?;
+                if !self.is_synced(table) {
+                    return Ok(Outbox::default());
+                }
+                self.check_key(table, key)?;
+                let wanted = RecordKey::new(js::to_json(key, "key").map_err(Error::InvalidInput)?)?;
+                Some((table.as_str(), key, wanted))
+            }
+            _ => None,
         };
-        let changes = tx.store(CHANGES).during(op)?;
-        for rev in &record.revs {
-            changes.delete(&JsValue::from_f64(*rev as f64)).during(op)?;
+        let stores: &[&str] = match &discard {
+            Some((table, _, _)) => &[table, CHANGES, META],
+            None => &[CHANGES],
+        };
+        let tx = self.begin(stores, IdbTransactionMode::Readwrite).await?;
+        let Partition {
+            pushable,
+            set_aside: mut aside,
+        } = self.logged_rows(&tx, None).await?.records()?;
+        let changes = tx.store(CHANGES).during(&op)?;
+        match (&action, &discard) {
+            (SetAside::Refuse { revs, refusal }, _) => {
+                mark_rows(&changes, revs, refusal).await.during(&op)?;
+            }
+            (SetAside::Retry, _) => {
+                for (record, refusal) in &aside {
+                    let retry = Refusal {
+                        retry: true,
+                        ..refusal.clone()
+                    };
+                    mark_rows(&changes, &record.revs, &retry)
+                        .await
+                        .during(&op)?;
+                }
+            }
+            (_, Some((table, key, wanted))) => {
+                aside.retain(|(r, _)| r.table == *table && r.key == *wanted);
+                for (record, _) in &aside {
+                    for rev in &record.revs {
+                        changes
+                            .delete(&JsValue::from_f64(*rev as f64))
+                            .during(&op)?;
+                    }
+                    tx.store(table).during(&op)?.delete(key).during(&op)?;
+                    tx.store(META)
+                        .during(&op)?
+                        .delete(&JsValue::from_str(&cursor_key(table)))
+                        .during(&op)?;
+                }
+            }
+            _ => {}
         }
-        tx.store(table).during(op)?.delete(&key).during(op)?;
-        tx.store(META)
-            .during(op)?
-            .delete(&JsValue::from_str(&cursor_key(table)))
-            .during(op)?;
-        tx.commit().await.during(op)?;
-        self.notify(&[table], "local");
-        Ok(true)
+        tx.commit().await.during(&op)?;
+        if let Some((table, _, _)) = discard
+            && !aside.is_empty()
+        {
+            self.notify(&[table], "local");
+        }
+        Ok(Outbox {
+            failed: aside
+                .into_iter()
+                .map(|(record, refusal)| FailedChange {
+                    table: record.table,
+                    id: record.key,
+                    refusal,
+                })
+                .collect(),
+            pending_writes: pushable.iter().map(|r| r.revs.len()).sum::<usize>() as u32,
+        })
     }
+}
+
+/// What [`Storage::set_aside_changes`] found.
+#[derive(Default)]
+pub(crate) struct Outbox {
+    /// The changes set aside that the operation listed, re-queued or
+    /// discarded.
+    pub(crate) failed: Vec<FailedChange>,
+    /// Local writes waiting to be pushed (before the operation).
+    pub(crate) pending_writes: u32,
+}
+
+/// What to do with the changes set aside.
+pub(crate) enum SetAside {
+    /// List them (and count the pending writes).
+    List,
+    /// Set aside the rows `revs` (one record's) with `refusal`. Rows the
+    /// record gained since they were read stay pending, so a newer write
+    /// re-queues it.
+    Refuse {
+        /// The rows.
+        revs: Vec<u64>,
+        /// Why.
+        refusal: Refusal,
+    },
+    /// Queue them all again.
+    Retry,
+    /// Drop the one of `table`/`key`, and the local record; the table's
+    /// next pull starts over, bringing back the server's state.
+    Discard {
+        /// The table.
+        table: String,
+        /// The record's key.
+        key: JsValue,
+    },
 }
 
 /// Keeps `refusal` on the rows `revs` (as their `failed` member).
@@ -320,10 +323,10 @@ async fn mark_rows(store: &Store, revs: &[u64], refusal: &Refusal) -> Result<(),
     refusal.write_json(&mut text);
     let mark = js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED);
     // Issue every read first: they complete in order, in one round.
-    let reads = revs
+    let reads: Vec<_> = revs
         .iter()
         .map(|rev| store.get(&JsValue::from_f64(*rev as f64)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect();
     for read in reads {
         let row = read.await?;
         if row.is_object() {

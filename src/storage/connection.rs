@@ -48,11 +48,11 @@ impl Storage {
         if has_store(&db, SYNC_NODES) {
             let tx = self
                 .transaction(&db, &[CHANGES, SYNC_NODES], IdbTransactionMode::Readwrite)
-                .during(|| "registering with dexie-observable".to_owned())?;
+                .during(&|| "registering with dexie-observable".to_owned())?;
             self.hold_observable_rows(&tx).await?;
             tx.commit()
                 .await
-                .during(|| "registering with dexie-observable".to_owned())?;
+                .during(&|| "registering with dexie-observable".to_owned())?;
         }
         Ok(db)
     }
@@ -83,8 +83,8 @@ impl Storage {
         let opened = idb::open(
             &self.name,
             Some(self.schema.idb_version),
-            move |up| upgrade::upgrade(&schema, up),
-            on_blocked,
+            Box::new(move |up| upgrade::upgrade(&schema, up)),
+            Box::new(on_blocked),
         )
         .await;
         let db = match opened {
@@ -92,7 +92,7 @@ impl Storage {
             // Installed at a higher version (an app upgraded it with Dexie):
             // open it as it is, as Dexie does, and check our stores exist.
             Err(OpenError::Dom(e)) if e.kind == DomException::VersionError => {
-                idb::open(&self.name, None, |_| Ok(()), || {})
+                idb::open(&self.name, None, Box::new(|_| Ok(())), Box::new(|| {}))
                     .await
                     .map_err(failed)?
             }
@@ -163,9 +163,9 @@ impl Storage {
                     conn.stale.set(true);
                 }
                 let db = self.connect().await?;
-                self.transaction(&db, stores, mode).during(op)
+                self.transaction(&db, stores, mode).during(&op)
             }
-            other => other.during(op),
+            other => other.during(&op),
         }
     }
 
@@ -176,33 +176,27 @@ impl Storage {
         let tx = self
             .begin(&[META, CHANGES], IdbTransactionMode::Readwrite)
             .await?;
-        let meta = tx.store(META).during(op)?;
-        let stored_id = meta.get(&"clientId".into()).during(op)?.await.during(op)?;
+        let meta = tx.store(META).during(&op)?;
+        let stored_id = meta.get(&"clientId".into()).await.during(&op)?;
         let client_id = match (&self.fixed_client_id, stored_id.as_string()) {
             (Some(fixed), _) => fixed.clone(),
             (None, Some(stored)) => stored,
             (None, None) => {
                 let id = new_client_id();
                 meta.put(&JsValue::from_str(&id), Some(&"clientId".into()))
-                    .during(op)?;
+                    .during(&op)?;
                 id
             }
         };
-        let stored_clock = meta.get(&"clock".into()).during(op)?.await.during(op)?;
-        let cursor = tx
-            .store(CHANGES)
-            .during(op)?
-            .last()
-            .during(op)?
-            .await
-            .during(op)?;
+        let stored_clock = meta.get(&"clock".into()).await.during(&op)?;
+        let cursor = tx.store(CHANGES).during(&op)?.last().await.during(&op)?;
         let last_row_stamp = if cursor.is_null() || cursor.is_undefined() {
             JsValue::UNDEFINED
         } else {
             let cursor: web_sys::IdbCursorWithValue = cursor.unchecked_into();
             js::get_path(&cursor.value().unwrap_or(JsValue::UNDEFINED), "stamp")
         };
-        tx.commit().await.during(op)?;
+        tx.commit().await.during(&op)?;
         let parse = |v: JsValue| v.as_string().and_then(|s| Timestamp::parse(&s).ok());
         let last = [parse(stored_clock), parse(last_row_stamp)]
             .into_iter()

@@ -57,11 +57,12 @@ use fieldsync_core::error::quoted_list;
 use fieldsync_core::schema::{DatabaseSchema, TableSchema};
 use fieldsync_core::{Clock, Conflict, RecordKey, Timestamp, json};
 use js_sys::Function;
+use wasm_bindgen::JsValue;
 
 use crate::error::Error;
 use crate::events::Events;
 
-pub(crate) use changelog::{FailedChange, Outgoing, cursor_key};
+pub(crate) use changelog::{FailedChange, Outgoing, SetAside, cursor_key};
 use connection::Connection;
 use notify::MutationChannel;
 pub(crate) use query::Query;
@@ -241,6 +242,11 @@ impl Storage {
         self.schema
             .table(name)
             .ok_or_else(|| unknown_table(&self.schema, name))
+    }
+
+    /// The synced tables' names, as a JS array.
+    fn synced_js(&self) -> js_sys::Array {
+        self.synced.iter().map(|t| JsValue::from_str(t)).collect()
     }
 
     fn is_synced(&self, table: &str) -> bool {

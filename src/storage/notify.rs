@@ -2,11 +2,10 @@
 //! `x-storagemutated-1` message (so Dexie's `liveQuery` re-runs in every
 //! tab), in both directions.
 
-use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use fieldsync_core::schema::DatabaseSchema;
-use js_sys::{Array, Object, Reflect};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BroadcastChannel, MessageEvent};
@@ -52,19 +51,18 @@ impl Storage {
     /// Tells Dexie (every tab) and our listeners that `tables` changed.
     pub(super) fn notify(&self, tables: &[&str], source: &str) {
         if let Some(MutationChannel { channel, .. }) = &self.channel {
-            let parts = Object::new();
-            let everything = full_range();
-            for table in tables {
-                let Some(schema) = self.schema.table(table) else {
-                    continue;
-                };
-                let mut names = vec![String::new(), ":dels".to_owned()];
-                names.extend(schema.indexes.iter().map(|i| i.name.clone()));
-                for part in names {
-                    let key = format!("idb://{}/{table}/{part}", self.name);
-                    let _ = Reflect::set(&parts, &JsValue::from_str(&key), &everything);
-                }
-            }
+            let parts: Array = tables
+                .iter()
+                .filter_map(|table| self.schema.table(table))
+                .map(|schema| {
+                    let part = Array::of1(&JsValue::from_str(&schema.name));
+                    for index in &schema.indexes {
+                        part.push(&JsValue::from_str(&index.name));
+                    }
+                    JsValue::from(part)
+                })
+                .collect();
+            let parts = js::storage_mutated(&self.name, &parts);
             let _ = channel.post_message(&parts);
         }
         if self.events.has("change") {
@@ -75,17 +73,6 @@ impl Storage {
     }
 }
 
-/// Dexie's "every key" range: `{d: 1, from: -Infinity, to: [[]]}`.
-fn full_range() -> JsValue {
-    let to = Array::of1(&Array::new());
-    js::object(&[
-        ("d", &JsValue::from(1)),
-        ("from", &JsValue::from_f64(f64::NEG_INFINITY)),
-        ("to", &to),
-    ])
-    .into()
-}
-
 /// Emits `change` (source `external`) when another tab, or Dexie, changes
 /// one of our tables.
 fn external_change_listener(
@@ -93,8 +80,12 @@ fn external_change_listener(
     schema: &DatabaseSchema,
     events: &Rc<Events>,
 ) -> Closure<dyn FnMut(MessageEvent)> {
-    let prefix = format!("idb://{db_name}/");
-    let tables: Vec<String> = schema.tables.iter().map(|t| t.name.clone()).collect();
+    let db_name = db_name.to_owned();
+    let tables: Array = schema
+        .tables
+        .iter()
+        .map(|t| JsValue::from_str(&t.name))
+        .collect();
     let events = Rc::downgrade(events);
     Closure::new(move |event: MessageEvent| {
         let Some(events) = events.upgrade() else {
@@ -103,24 +94,10 @@ fn external_change_listener(
         if !events.has("change") {
             return;
         }
-        let data = event.data();
-        if !data.is_object() {
-            return;
-        }
-        let mut changed: BTreeSet<String> = BTreeSet::new();
-        for key in Object::keys(data.unchecked_ref::<Object>()).iter() {
-            let key = key.as_string().unwrap_or_default();
-            if let Some(rest) = key.strip_prefix(&prefix) {
-                let table = rest.split('/').next().unwrap_or_default();
-                if tables.iter().any(|t| t == table) {
-                    changed.insert(table.to_owned());
-                }
-            }
-        }
-        if !changed.is_empty() {
-            let names: Array = changed.iter().map(|t| JsValue::from_str(t)).collect();
+        let changed = js::mutated_tables(&event.data(), &db_name, &tables);
+        if changed.length() > 0 {
             let payload = js::object(&[
-                ("tables", &names),
+                ("tables", &changed),
                 ("source", &JsValue::from_str("external")),
             ]);
             events.emit("change", &payload);

@@ -8,7 +8,7 @@ use web_sys::{IdbKeyRange, IdbTransactionMode};
 
 use super::{META, Storage};
 use crate::error::{Context, Error};
-use crate::idb::{DomError, RequestFuture, Store};
+use crate::idb::DomError;
 
 /// A query on a table or an index: `equals`, or bounds, and a limit.
 #[derive(Clone, Debug, Default)]
@@ -50,13 +50,13 @@ impl Storage {
     /// One record, or `undefined`.
     pub(crate) async fn get(&self, table: &str, key: JsValue) -> Result<JsValue, Error> {
         self.table(table)?;
-        self.read(table, |store| store.get(&key)).await
+        self.read(table, Read::Get(key)).await
     }
 
     /// Every record of a table, in key order.
     pub(crate) async fn get_all(&self, table: &str) -> Result<JsValue, Error> {
         self.table(table)?;
-        self.read(table, |store| store.get_all(&JsValue::UNDEFINED, None))
+        self.read(table, Read::All(JsValue::UNDEFINED, None, None))
             .await
     }
 
@@ -80,36 +80,45 @@ impl Storage {
         let range = range.as_ref().map_or(JsValue::UNDEFINED, |r| r.into());
         let index = query
             .index
-            .as_deref()
+            .clone()
             .filter(|i| *i != schema.primary_key.name);
-        self.read(table, |store| match index {
-            Some(name) => store.index_get_all(name, &range, query.limit),
-            None => store.get_all(&range, query.limit),
-        })
-        .await
+        self.read(table, Read::All(range, index, query.limit)).await
     }
 
     /// How many records a table holds.
     pub(crate) async fn count(&self, table: &str) -> Result<u32, Error> {
         self.table(table)?;
-        let n = self.read(table, Store::count).await?;
+        let n = self.read(table, Read::Count).await?;
         Ok(n.as_f64().unwrap_or(0.0) as u32)
     }
 
     /// Reads a value of `_fieldsync_meta`.
     pub(crate) async fn meta(&self, key: &str) -> Result<JsValue, Error> {
-        self.read(META, |store| store.get(&JsValue::from_str(key)))
-            .await
+        self.read(META, Read::Get(JsValue::from_str(key))).await
     }
 
-    async fn read(
-        &self,
-        store: &str,
-        make: impl FnOnce(&Store) -> Result<RequestFuture, DomError>,
-    ) -> Result<JsValue, Error> {
+    // One non-generic function for every read: each async function is a
+    // state machine of its own in the package.
+    async fn read(&self, store: &str, what: Read) -> Result<JsValue, Error> {
         let tx = self.begin(&[store], IdbTransactionMode::Readonly).await?;
         let op = || format!("reading \"{store}\"");
-        let request = make(&tx.store(store).during(op)?).during(op)?;
-        request.await.during(op)
+        let store = tx.store(store).during(&op)?;
+        let request = match &what {
+            Read::Get(key) => store.get(key),
+            Read::All(range, None, limit) => store.get_all(range, *limit),
+            Read::All(range, Some(index), limit) => store.index_get_all(index, range, *limit),
+            Read::Count => store.count(),
+        };
+        request.await.during(&op)
     }
+}
+
+/// What [`Storage::read`] reads.
+enum Read {
+    /// The record at a key.
+    Get(JsValue),
+    /// The records in a key range (of an index), at most a number.
+    All(JsValue, Option<String>, Option<u32>),
+    /// How many records.
+    Count,
 }

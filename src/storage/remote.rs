@@ -49,13 +49,12 @@ impl Storage {
         stores.extend([CHANGES, META]);
         let tx = self.begin(&stores, IdbTransactionMode::Readwrite).await?;
         let op = || format!("applying {} remote changes", changes.len());
-        let meta = tx.store(META).during(op)?;
+        let meta = tx.store(META).during(&op)?;
         if let Some(cursor) = &cursor {
             let stored = meta
                 .get(&JsValue::from_str(&cursor.key))
-                .during(op)?
                 .await
-                .during(op)?;
+                .during(&op)?;
             if stored.as_string() != cursor.expected {
                 return Err(Error::StaleCursor {
                     key: cursor.key.clone(),
@@ -72,7 +71,7 @@ impl Storage {
         let mut writes: Vec<RemoteWrite> = Vec::with_capacity(changes.len());
         for change in changes.iter().filter(|c| self.is_synced(&c.table)) {
             let schema = self.table(&change.table)?;
-            let store = tx.store(&change.table).during(op)?;
+            let store = tx.store(&change.table).during(&op)?;
             let incoming = change.to_state(received_at);
             newest = newest.max(incoming.max_ts().unwrap_or(Timestamp::ZERO));
             let key_js = js::to_js(change.id.as_value());
@@ -81,7 +80,7 @@ impl Storage {
             // lifecycle; only pending writes or a partial update need the
             // local copy.
             let local = if local_pending.is_some() || incoming.lifecycle().is_none() {
-                let found = store.get(&key_js).during(op)?.await.during(op)?;
+                let found = store.get(&key_js).await.during(&op)?;
                 match js::to_json(&found, "") {
                     Ok(serde_json::Value::Object(map)) => Some(map),
                     _ => None,
@@ -125,7 +124,7 @@ impl Storage {
         let mut next = 0;
         for write in &writes {
             if write.record.is_none() {
-                write.store.delete(&write.key).during(op)?;
+                write.store.delete(&write.key).during(&op)?;
                 continue;
             }
             let object = objects.get(next);
@@ -135,9 +134,9 @@ impl Storage {
                     if !write.key_in_record {
                         js::set_key(&object, path, &write.key).map_err(Error::InvalidInput)?;
                     }
-                    write.store.put(&object, None).during(op)?;
+                    write.store.put(&object, None).during(&op)?;
                 }
-                None => write.store.put(&object, Some(&write.key)).during(op)?,
+                None => write.store.put(&object, Some(&write.key)).during(&op)?,
             }
         }
         let clock = {
@@ -149,15 +148,15 @@ impl Storage {
             &JsValue::from_str(&clock.to_string()),
             Some(&"clock".into()),
         )
-        .during(op)?;
+        .during(&op)?;
         if let Some(cursor) = &cursor {
             meta.put(
                 &JsValue::from_str(&cursor.next),
                 Some(&JsValue::from_str(&cursor.key)),
             )
-            .during(op)?;
+            .during(&op)?;
         }
-        tx.commit().await.during(op)?;
+        tx.commit().await.during(&op)?;
         if !tables.is_empty() {
             self.notify(&tables.into_iter().collect::<Vec<_>>(), "remote");
         }

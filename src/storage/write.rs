@@ -49,15 +49,14 @@ impl Storage {
         let op = || format!("put into \"{table}\"");
         let stored_key = tx
             .store(table)
-            .during(op)?
-            .put_returning_key(&record, prepared.out_of_line_key.as_ref())
-            .during(op)?;
+            .during(&op)?
+            .put_returning_key(&record, prepared.out_of_line_key.as_ref());
         if let Some(row) = &prepared.row {
             let meta = self.shared_clock(&tx).await?;
-            self.log(&tx, row, &meta).during(op)?;
+            self.log(&tx, row, &meta).during(&op)?;
         }
-        let key = stored_key.await.during(op)?;
-        tx.commit().await.during(op)?;
+        let key = stored_key.await.during(&op)?;
+        tx.commit().await.during(&op)?;
         self.notify(&[table], "local");
         Ok(key)
     }
@@ -76,24 +75,24 @@ impl Storage {
             .collect::<Result<_, _>>()?;
         let tx = self.begin_write(table).await?;
         let op = || format!("bulkPut of {} records into \"{table}\"", prepared.len());
-        let store = tx.store(table).during(op)?;
+        let store = tx.store(table).during(&op)?;
         let (changes, meta) = if self.is_synced(table) {
             let meta = self.shared_clock(&tx).await?;
-            (Some(tx.store(CHANGES).during(op)?), Some(meta))
+            (Some(tx.store(CHANGES).during(&op)?), Some(meta))
         } else {
             (None, None)
         };
         for (record, p) in &prepared {
-            store.put(record, p.out_of_line_key.as_ref()).during(op)?;
+            store.put(record, p.out_of_line_key.as_ref()).during(&op)?;
             if let (Some(changes), Some(row)) = (&changes, &p.row) {
                 self.stamp_row(row);
-                changes.add(row).during(op)?;
+                changes.add(row).during(&op)?;
             }
         }
         if let Some(meta) = &meta {
-            self.share_clock(meta).during(op)?;
+            self.share_clock(meta).during(&op)?;
         }
-        tx.commit().await.during(op)?;
+        tx.commit().await.during(&op)?;
         self.notify(&[table], "local");
         Ok(prepared.len() as u32)
     }
@@ -140,17 +139,17 @@ impl Storage {
         }
         let tx = self.begin_write(table).await?;
         let op = || format!("update in \"{table}\"");
-        let store = tx.store(table).during(op)?;
-        let old = store.get(&key).during(op)?.await.during(op)?;
+        let store = tx.store(table).during(&op)?;
+        let old = store.get(&key).await.during(&op)?;
         if old.is_undefined() {
             return Ok(0);
         }
-        let new = structured_clone(&old).during(op)?;
+        let new = structured_clone(&old).during(&op)?;
         for (path, value) in &entries {
             js::set_path(&new, path, value).map_err(Error::InvalidInput)?;
         }
         let out_of_line = schema.primary_key.key_path.is_none().then_some(&key);
-        store.put(&new, out_of_line).during(op)?;
+        store.put(&new, out_of_line).during(&op)?;
         if synced {
             let meta = self.shared_clock(&tx).await?;
             let mods = Object::new();
@@ -169,9 +168,9 @@ impl Storage {
                 old_obj: Some(&old),
             };
             let row = change_row(table, &key, UPDATE, parts);
-            self.log(&tx, &row, &meta).during(op)?;
+            self.log(&tx, &row, &meta).during(&op)?;
         }
-        tx.commit().await.during(op)?;
+        tx.commit().await.during(&op)?;
         self.notify(&[table], "local");
         Ok(1)
     }
@@ -185,9 +184,9 @@ impl Storage {
         }
         let tx = self.begin_write(table).await?;
         let op = || format!("delete from \"{table}\"");
-        let store = tx.store(table).during(op)?;
+        let store = tx.store(table).during(&op)?;
         if synced {
-            let old = store.get(&key).during(op)?.await.during(op)?;
+            let old = store.get(&key).await.during(&op)?;
             if old.is_undefined() {
                 return Ok(());
             }
@@ -197,10 +196,10 @@ impl Storage {
             };
             let meta = self.shared_clock(&tx).await?;
             let row = change_row(table, &key, DELETE, parts);
-            self.log(&tx, &row, &meta).during(op)?;
+            self.log(&tx, &row, &meta).during(&op)?;
         }
-        store.delete(&key).during(op)?;
-        tx.commit().await.during(op)?;
+        store.delete(&key).during(&op)?;
+        tx.commit().await.during(&op)?;
         self.notify(&[table], "local");
         Ok(())
     }
@@ -208,10 +207,11 @@ impl Storage {
     /// A read-write transaction over `table`, plus `_changes` and
     /// `_fieldsync_meta` when it is synced.
     async fn begin_write(&self, table: &str) -> Result<Transaction, Error> {
-        let stores: &[&str] = if self.is_synced(table) {
-            &[table, CHANGES, META]
+        let synced = [table, CHANGES, META];
+        let stores = if self.is_synced(table) {
+            &synced[..]
         } else {
-            &[table]
+            &synced[..1]
         };
         self.begin(stores, IdbTransactionMode::Readwrite).await
     }
@@ -222,8 +222,8 @@ impl Storage {
     /// is later than every stamp any tab issued or saw.
     pub(super) async fn shared_clock(&self, tx: &Transaction) -> Result<Store, Error> {
         let op = || "reading the shared clock".to_owned();
-        let meta = tx.store(META).during(op)?;
-        let stored = meta.get(&"clock".into()).during(op)?.await.during(op)?;
+        let meta = tx.store(META).during(&op)?;
+        let stored = meta.get(&"clock".into()).await.during(&op)?;
         if let Some(ts) = stored.as_string().and_then(|s| Timestamp::parse(&s).ok()) {
             self.clock.borrow_mut().observe(ts);
         }
