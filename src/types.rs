@@ -84,7 +84,9 @@ export interface Query {
   limit?: number;
 }
 /** A record whose pending local values lost, for a table's conflict resolver. */
-export interface ConflictCase<R = Row> { table: string; id: Key; local: Partial<R>; remote: R | undefined; conflicts: Conflict[] }
+export interface ConflictCase<R = Row> { table: string; id: Key; local: LocalValues<R>; remote: R | undefined; conflicts: Conflict[] }
+/** The pending local values of a record (some of its fields; a {@link Row} stays a Row). */
+export type LocalValues<R> = string extends keyof R ? R : Partial<R>;
 /** A resolver's decision: keep the newest ("remote"), re-apply ours ("local"), or a merged record. */
 export type ConflictDecision<R = Row> = "local" | "remote" | R | undefined;
 /** A change the server refused for good, set aside so it never blocks the others. */
