@@ -2,8 +2,9 @@
 //! ([`crate::codec`]) reads objects with.
 //!
 //! The browser package parses and writes every message through here: serde's
-//! generated code was a sixth of its wasm binary. The server keeps serde;
-//! property tests check that both read and write the same texts alike.
+//! generated code was a sixth of its wasm binary. The server parses bodies
+//! with serde_json (into the same [`Value`]s) and writes through here too;
+//! property tests check that both parsers read the same texts alike.
 //!
 //! - [`parse`] accepts exactly RFC 8259 JSON (what `serde_json::from_str`
 //!   accepts), with the same number rules: integers stay integers where they
@@ -544,7 +545,9 @@ pub(crate) fn array<T>(
             .enumerate()
             .map(|(i, item)| read(item, &format!("{path}[{i}]")))
             .collect(),
-        other => Err(expected(path, "an array", other)),
+        // "sequence": the word of the server's messages since its first
+        // version, which clients may match on.
+        other => Err(expected(path, "a sequence (an array)", other)),
     }
 }
 
