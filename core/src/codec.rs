@@ -17,16 +17,18 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::json::{self, Members, ObjectWriter, array, expected, object, string};
+use crate::json::{self, Members, ObjectWriter, Path, array, expected, object, string};
 use crate::wire::ErrorDetail;
 use crate::{
     ChangeRow, ClientMessage, Conflict, Cursor, Error, ErrorBody, FieldWrite, Op, PullResponse,
     PushRequest, PushResponse, RecordKey, ServerMessage, Timestamp,
 };
 
-pub(crate) fn timestamp(value: &Value, path: &str) -> Result<Timestamp, Error> {
+pub(crate) fn timestamp(value: &Value, path: &Path<'_>) -> Result<Timestamp, Error> {
     match value {
-        Value::String(s) => Timestamp::parse(s).map_err(|e| Error::wire(path, e.to_string())),
+        Value::String(s) => {
+            Timestamp::parse(s).map_err(|e| Error::wire(path.to_string(), e.to_string()))
+        }
         other => Err(expected(
             path,
             "an RFC 3339 timestamp such as \"2024-01-01T10:05:30.000Z\"",
@@ -35,34 +37,34 @@ pub(crate) fn timestamp(value: &Value, path: &str) -> Result<Timestamp, Error> {
     }
 }
 
-fn record_key(value: &Value, path: &str) -> Result<RecordKey, Error> {
-    RecordKey::new(value.clone()).map_err(|e| Error::wire(path, e.to_string()))
+fn record_key(value: &Value, path: &Path<'_>) -> Result<RecordKey, Error> {
+    RecordKey::new(value.clone()).map_err(|e| Error::wire(path.to_string(), e.to_string()))
 }
 
-fn boolean(value: &Value, path: &str) -> Result<bool, Error> {
+fn boolean(value: &Value, path: &Path<'_>) -> Result<bool, Error> {
     value
         .as_bool()
         .ok_or_else(|| expected(path, "a boolean", value))
 }
 
-fn unsigned(value: &Value, path: &str) -> Result<u64, Error> {
+fn unsigned(value: &Value, path: &Path<'_>) -> Result<u64, Error> {
     value
         .as_u64()
         .ok_or_else(|| expected(path, "a non-negative integer", value))
 }
 
-fn cursor(value: &Value, path: &str) -> Result<Cursor, Error> {
+fn cursor(value: &Value, path: &Path<'_>) -> Result<Cursor, Error> {
     string(value, path).map(Cursor)
 }
 
-fn strings(value: &Value, path: &str) -> Result<Vec<String>, Error> {
+fn strings(value: &Value, path: &Path<'_>) -> Result<Vec<String>, Error> {
     array(value, path, string)
 }
 
 /// The error for a name outside `names` (an op, a message type), worded as
 /// the server has always answered it.
 #[cold]
-fn unknown_variant(path: &str, found: &Value, names: &[&str]) -> Error {
+fn unknown_variant(path: &Path<'_>, found: &Value, names: &[&str]) -> Error {
     let mut list = String::new();
     for (i, name) in names.iter().enumerate() {
         list.push_str(match i {
@@ -76,7 +78,7 @@ fn unknown_variant(path: &str, found: &Value, names: &[&str]) -> Error {
     }
     match found {
         Value::String(s) => Error::wire(
-            path,
+            path.to_string(),
             format!(
                 "unknown variant `{}`, expected {list}",
                 crate::error::shorten(s, 40)
@@ -96,7 +98,7 @@ fn text(write: impl FnOnce(&mut String)) -> String {
 impl Op {
     const NAMES: [&'static str; 3] = ["insert", "update", "delete"];
 
-    fn from_json(value: &Value, path: &str) -> Result<Op, Error> {
+    fn decode(value: &Value, path: &Path<'_>) -> Result<Op, Error> {
         match value.as_str() {
             Some("insert") => Ok(Op::Insert),
             Some("update") => Ok(Op::Update),
@@ -117,6 +119,10 @@ impl Op {
 impl FieldWrite {
     /// Reads a field write (`{value, updatedAt}`; `at` is accepted too).
     pub fn from_json(value: &Value, path: &str) -> Result<FieldWrite, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<FieldWrite, Error> {
         let members = Members::of(value, path)?;
         let stamp_name =
             if members.optional("updatedAt").is_none() && members.optional("at").is_some() {
@@ -146,17 +152,21 @@ impl FieldWrite {
 impl crate::Change {
     /// Reads a change; what only `validate` checks is left to it.
     pub fn from_json(value: &Value, path: &str) -> Result<crate::Change, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<crate::Change, Error> {
         let members = Members::of(value, path)?;
         Ok(crate::Change {
             table: members.string("table")?,
             id: members.read("id", record_key)?,
-            op: members.read("op", Op::from_json)?,
+            op: members.read("op", Op::decode)?,
             fields: members.read_optional("fields", |fields, path| {
                 let mut writes = BTreeMap::new();
                 for (name, write) in Members::of(fields, path)?.entries() {
                     writes.insert(
                         name.clone(),
-                        FieldWrite::from_json(write, &format!("{path}.{name}"))?,
+                        FieldWrite::decode(write, &Path::Member(path, name))?,
                     );
                 }
                 Ok(writes)
@@ -202,7 +212,11 @@ impl crate::Change {
 
 /// An array of changes (items named `[i]` below `path`).
 pub fn changes(value: &Value, path: &str) -> Result<Vec<crate::Change>, Error> {
-    array(value, path, crate::Change::from_json)
+    decode_changes(value, &Path::Text(path))
+}
+
+fn decode_changes(value: &Value, path: &Path<'_>) -> Result<Vec<crate::Change>, Error> {
+    array(value, path, crate::Change::decode)
 }
 
 fn write_changes(changes: &[crate::Change], out: &mut String) {
@@ -212,11 +226,15 @@ fn write_changes(changes: &[crate::Change], out: &mut String) {
 impl PushRequest {
     /// Reads a push body; [`PushRequest::parse`] also validates it.
     pub fn from_json(value: &Value, path: &str) -> Result<PushRequest, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<PushRequest, Error> {
         let members = Members::of(value, path)?;
         Ok(PushRequest {
             client_id: members.string("clientId")?,
             since: members.read_optional("since", cursor)?,
-            changes: members.read("changes", changes)?,
+            changes: members.read("changes", decode_changes)?,
         })
     }
 
@@ -241,6 +259,10 @@ impl PushRequest {
 impl Conflict {
     /// Reads a conflict.
     pub fn from_json(value: &Value, path: &str) -> Result<Conflict, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<Conflict, Error> {
         let members = Members::of(value, path)?;
         Ok(Conflict {
             table: members.string("table")?,
@@ -290,10 +312,14 @@ impl Conflict {
 impl PushResponse {
     /// Reads a push response.
     pub fn from_json(value: &Value, path: &str) -> Result<PushResponse, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<PushResponse, Error> {
         let members = Members::of(value, path)?;
         Ok(PushResponse {
-            server_changes: members.read("serverChanges", changes)?,
-            conflicts: members.read("conflicts", |v, p| array(v, p, Conflict::from_json))?,
+            server_changes: members.read("serverChanges", decode_changes)?,
+            conflicts: members.read("conflicts", |v, p| array(v, p, Conflict::decode))?,
             synced_until: members.read("syncedUntil", cursor)?,
         })
     }
@@ -320,9 +346,13 @@ impl PushResponse {
 impl PullResponse {
     /// Reads a pull response.
     pub fn from_json(value: &Value, path: &str) -> Result<PullResponse, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<PullResponse, Error> {
         let members = Members::of(value, path)?;
         Ok(PullResponse {
-            server_changes: members.read("serverChanges", changes)?,
+            server_changes: members.read("serverChanges", decode_changes)?,
             synced_until: members.read("syncedUntil", cursor)?,
             has_more: members.read("hasMore", boolean)?,
         })
@@ -346,6 +376,10 @@ impl PullResponse {
 impl ErrorBody {
     /// Reads an error body.
     pub fn from_json(value: &Value, path: &str) -> Result<ErrorBody, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<ErrorBody, Error> {
         let error = Members::of(value, path)?.read("error", |v, p| {
             let members = Members::of(v, p)?;
             Ok(ErrorDetail {
@@ -377,6 +411,10 @@ impl ClientMessage {
 
     /// Reads a message a client sent over the WebSocket.
     pub fn from_json(value: &Value, path: &str) -> Result<ClientMessage, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<ClientMessage, Error> {
         let members = Members::of(value, path)?;
         let kind = members.required("type")?;
         match kind.as_str() {
@@ -420,6 +458,10 @@ impl ServerMessage {
 
     /// Reads a message the server sent over the WebSocket.
     pub fn from_json(value: &Value, path: &str) -> Result<ServerMessage, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<ServerMessage, Error> {
         let members = Members::of(value, path)?;
         let kind = members.required("type")?;
         match kind.as_str() {
@@ -467,12 +509,16 @@ impl ServerMessage {
 
 /// An array of `_changes` rows (items named `path[i]`).
 pub fn change_rows(value: &Value, path: &str) -> Result<Vec<ChangeRow>, Error> {
-    array(value, path, ChangeRow::from_json)
+    array(value, &Path::Text(path), ChangeRow::decode)
 }
 
 impl ChangeRow {
     /// Reads a `_changes` row.
     pub fn from_json(value: &Value, path: &str) -> Result<ChangeRow, Error> {
+        Self::decode(value, &Path::Text(path))
+    }
+
+    pub(crate) fn decode(value: &Value, path: &Path<'_>) -> Result<ChangeRow, Error> {
         let members = Members::of(value, path)?;
         Ok(ChangeRow {
             rev: members.read_optional("rev", unsigned)?,

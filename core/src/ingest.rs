@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::Error;
 use crate::codec::timestamp;
 use crate::hlc::{Admission, Clock, Timestamp};
-use crate::json::{Members, ObjectWriter};
+use crate::json::{Members, ObjectWriter, Path};
 use crate::key::RecordKey;
 use crate::record::{FieldLoss, Lifecycle, RecordState, Register};
 use crate::wire::{Change, FieldWrite, Op};
@@ -70,11 +70,12 @@ impl StoredRecord {
     /// Reads what [`StoredRecord::to_json`] wrote.
     pub fn from_json(text: &str) -> Result<Self, Error> {
         crate::wire::parse(text.as_bytes(), |value, path| {
-            let members = Members::of(value, path)?;
-            let stamps = |value: &Value, path: &str| {
+            let root = Path::Text(path);
+            let members = Members::of(value, &root)?;
+            let stamps = |value: &Value, path: &Path<'_>| {
                 let mut stamps = BTreeMap::new();
                 for (name, ts) in Members::of(value, path)?.entries() {
-                    stamps.insert(name.clone(), timestamp(ts, &format!("{path}.{name}"))?);
+                    stamps.insert(name.clone(), timestamp(ts, &Path::Member(path, name))?);
                 }
                 Ok(stamps)
             };
@@ -82,7 +83,7 @@ impl StoredRecord {
                 .read_optional("fields", |value, path| {
                     let mut writes = Vec::new();
                     for (name, write) in Members::of(value, path)?.entries() {
-                        let write = FieldWrite::from_json(write, &format!("{path}.{name}"))?;
+                        let write = FieldWrite::decode(write, &Path::Member(path, name))?;
                         writes.push((name.clone(), write.to_register()));
                     }
                     Ok(writes)
