@@ -17,7 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use fieldsync_core::json;
+use fieldsync_core::{ClientMessage, ServerMessage};
 use gloo_timers::callback::{Interval, Timeout};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -129,7 +129,7 @@ impl Live {
                     && let Some(socket) = inner.socket.borrow().as_ref()
                     && socket.ws.ready_state() == WebSocket::OPEN
                 {
-                    let _ = socket.ws.send_with_str(r#"{"type":"ping"}"#);
+                    let _ = socket.ws.send_with_str(&ClientMessage::Ping.to_json());
                 }
             })
         };
@@ -203,13 +203,11 @@ impl LiveInner {
                 let Some(driver) = inner.driver.upgrade() else {
                     return;
                 };
-                let mut auth = String::new();
-                let mut members = json::ObjectWriter::new(&mut auth);
-                members.str("type", "auth");
-                members.str("token", &driver.token().unwrap_or_default());
-                members.str("clientId", &driver.client_id());
-                members.end();
-                let _ = ws.send_with_str(&auth);
+                let auth = ClientMessage::Auth {
+                    token: driver.token().unwrap_or_default(),
+                    client_id: Some(driver.client_id()),
+                };
+                let _ = ws.send_with_str(&auth.to_json());
             })
         };
         let on_message = {
@@ -222,29 +220,24 @@ impl LiveInner {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let message = crate::js::parse_json(&text).unwrap_or_default();
-                match message["type"].as_str() {
-                    Some("auth-ok") => {
+                // A message this client cannot read (a newer server's) is
+                // skipped: the periodic sync still runs.
+                let Ok(message) = crate::js::read_json(&text, ServerMessage::from_json) else {
+                    return;
+                };
+                match message {
+                    ServerMessage::AuthOk => {
                         inner.attempt.set(0);
                         driver.request_sync();
                     }
-                    Some("sync-available") => {
-                        let tables: Vec<String> = message["tables"]
-                            .as_array()
-                            .map(|t| {
-                                t.iter()
-                                    .filter_map(|v| v.as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                    ServerMessage::SyncAvailable { tables } => {
+                        // No tables named: something changed, sync to find out.
                         if tables.is_empty() || driver.syncs_any(&tables) {
                             driver.request_sync();
                         }
                     }
-                    Some("error") => {
-                        driver.report_error(message["message"].as_str().unwrap_or("error"))
-                    }
-                    _ => {}
+                    ServerMessage::Error { message } => driver.report_error(&message),
+                    ServerMessage::Pong => {}
                 }
             })
         };

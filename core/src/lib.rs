@@ -15,10 +15,12 @@
 //!   record (admitting device stamps, idempotent retries).
 //! - [`canonical`]: canonical JSON, which breaks exact timestamp ties.
 //! - [`key`]: [`RecordKey`], the primary key of a synced record.
-//! - [`wire`]: the JSON messages of the protocol, parsed with errors that
-//!   name the path of the problem.
-//! - [`json`] and [`codec`]: JSON text and the wire messages without serde,
-//!   for the browser package's size; tested to agree with [`wire`]'s serde.
+//! - [`wire`]: the messages of the protocol, each type declared once.
+//! - [`codec`]: their one JSON reader and writer, used by server and browser,
+//!   with errors that name the path of the problem; no serde derives, for
+//!   the browser package's size.
+//! - [`json`]: JSON text ⇄ values without serde, for the browser package;
+//!   tested to agree with serde_json, which the server parses bodies with.
 //! - [`schema`]: Dexie schema strings → object stores and indexes.
 //! - [`coalesce`]: many local writes → one push change per record, and
 //!   Dexie.Observable `_changes` rows ⇄ wire changes.
