@@ -99,7 +99,7 @@ pub(crate) fn parse_many<T>(values: &[T], write: impl Fn(&T, &mut String)) -> Ar
 
 /// Conflicts as the plain objects the `Conflict` type declares.
 pub(crate) fn conflicts<C: std::borrow::Borrow<Conflict>>(conflicts: &[C]) -> Array {
-    parse_many(conflicts, |c, out| json::write(&c.borrow().to_json(), out))
+    parse_many(conflicts, |c, out| c.borrow().write_json(out))
 }
 
 /// Parses JSON text (floats through JavaScript's `parseFloat`; see

@@ -76,6 +76,9 @@ struct LiveInner {
     socket: RefCell<Option<Socket>>,
     reconnect: RefCell<Option<Timeout>>,
     attempt: Cell<u32>,
+    /// The server accepted this socket's token (`auth-ok`); cleared when a
+    /// new socket opens.
+    authenticated: Cell<bool>,
     stopped: Cell<bool>,
 }
 
@@ -111,6 +114,7 @@ impl Live {
             socket: RefCell::new(None),
             reconnect: RefCell::new(None),
             attempt: Cell::new(0),
+            authenticated: Cell::new(false),
             stopped: Cell::new(false),
         });
         LiveInner::connect(&inner);
@@ -170,9 +174,9 @@ impl Live {
         }
     }
 
-    /// Whether the socket is open and authenticated.
+    /// Whether the socket is open and the server accepted its token.
     pub(crate) fn connected(&self) -> bool {
-        self.inner.attempt.get() == 0
+        self.inner.authenticated.get()
             && self
                 .inner
                 .socket
@@ -191,6 +195,7 @@ impl LiveInner {
             return;
         };
         inner.socket.borrow_mut().take();
+        inner.authenticated.set(false);
         let Ok(ws) = WebSocket::new(&url) else {
             LiveInner::schedule_reconnect(inner);
             return;
@@ -228,6 +233,7 @@ impl LiveInner {
                 match message {
                     ServerMessage::AuthOk => {
                         inner.attempt.set(0);
+                        inner.authenticated.set(true);
                         driver.request_sync();
                     }
                     ServerMessage::SyncAvailable { tables } => {
@@ -243,6 +249,7 @@ impl LiveInner {
         };
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| {
             if let Some(inner) = weak.upgrade() {
+                inner.authenticated.set(false);
                 LiveInner::schedule_reconnect(&inner);
             }
         });

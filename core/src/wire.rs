@@ -820,7 +820,9 @@ mod tests {
             winner: Register::new(json!("Buy eggs"), Timestamp::new(2, 0)),
         };
         let c = Conflict::from_loss("todos", &RecordKey::new(json!("t1")).unwrap(), &loss);
-        let v = c.to_json();
+        let mut text = String::new();
+        c.write_json(&mut text);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         for key in [
             "table",
             "id",

@@ -346,7 +346,7 @@ async fn client_id_and_clock_survive_a_reload() {
 }
 
 fn remote(v: Value) -> Vec<Change> {
-    serde_json::from_value(v).unwrap()
+    fieldsync::core::codec::changes(&v, "changes").unwrap()
 }
 
 #[wasm_bindgen_test]

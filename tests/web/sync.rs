@@ -503,7 +503,7 @@ async fn progress_events_report_pulled_records() {
 #[wasm_bindgen_test]
 async fn a_live_socket_with_a_refused_token_refreshes_it_and_connects() {
     let user = unique_db_name("user");
-    let (client, _refresh) = with_refused_token("ws-refresh", dev_token(&user).await).await;
+    let (client, refresh) = with_refused_token("ws-refresh", dev_token(&user).await).await;
     client.start().unwrap();
     for _ in 0..500 {
         if client.live() {
@@ -515,7 +515,66 @@ async fn a_live_socket_with_a_refused_token_refreshes_it_and_connects() {
         client.live(),
         "the socket authenticated with a refreshed token"
     );
+    assert!(
+        refresh.calls.get() >= 1,
+        "getToken ran: the refused token was replaced"
+    );
     client.stop();
+    drop_db(client).await;
+}
+
+#[wasm_bindgen_test]
+async fn live_is_true_only_once_the_server_accepted_the_socket() {
+    // A socket that opens but never hears `auth-ok` (a stand-in for a
+    // server that is slow to check the token): the client is not live.
+    let install: js_sys::Function = js_sys::eval(
+        "(() => { const real = globalThis.WebSocket; \
+           globalThis.WebSocket = class Silent { \
+             constructor(url) { this.url = url; this.readyState = 0; \
+               setTimeout(() => { this.readyState = 1; if (this.onopen) this.onopen(new Event('open')); }, 0); } \
+             send() {} close() { this.readyState = 3; } }; \
+           return () => { globalThis.WebSocket = real; }; })",
+    )
+    .unwrap()
+    .into();
+    let restore: js_sys::Function = install.call0(&JsValue::NULL).unwrap().into();
+    let token = dev_token(&unique_db_name("user")).await;
+    let client = device(&unique_db_name("silent"), &token).await;
+    client.start().unwrap();
+    sleep(200).await;
+    restore.call0(&JsValue::NULL).unwrap();
+    assert!(client.leader(), "the socket was opened by the leader");
+    assert!(!client.live(), "live before the server accepted the token");
+    client.stop();
+    drop_db(client).await;
+
+    // A refused token and no getToken: the server answers with an error,
+    // reported as a live-connection error, and the client is never live.
+    let client = device(&unique_db_name("user"), "refused-token").await;
+    let errors = std::rc::Rc::new(std::cell::RefCell::new(Vec::<Value>::new()));
+    let listener = {
+        let errors = errors.clone();
+        wasm_bindgen::prelude::Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let error = js_sys::Reflect::get(&e, &"error".into()).unwrap();
+            errors.borrow_mut().push(json!({
+                "name": error_name(&error), "message": error_message(&error)
+            }));
+        })
+    };
+    let _off = client
+        .on("error".into(), listener.as_ref().clone().into())
+        .unwrap();
+    client.start().unwrap();
+    for _ in 0..100 {
+        assert!(!client.live(), "live with a refused token");
+        sleep(3).await;
+    }
+    client.stop();
+    let reported = errors.borrow().clone();
+    assert!(
+        reported.iter().any(|e| e["name"] == "LiveConnectionError"),
+        "the socket's refusal is reported as a live-connection error: {reported:?}"
+    );
     drop_db(client).await;
 }
 
