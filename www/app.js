@@ -55,6 +55,10 @@ async function start(user) {
     }
   });
   client.on("error", ({ error }) => log(`${error.name}: ${error.message}`));
+  client.on("failed", ({ failed }) => {
+    for (const f of failed) log(`the server refused "${f.id}" (${f.status} ${f.code}): ${f.message}`);
+    renderFailed();
+  });
   client.start();
   await render();
   document.body.dataset.ready = "true";
@@ -70,6 +74,27 @@ function showStatus(status) {
 
 async function refreshPending() {
   if (client) $("pending").textContent = String(await client.pendingCount());
+  await renderFailed();
+}
+
+// Changes the server refused for good: shown with its message, each with a
+// way out (the list is kept in IndexedDB, so it survives reloads).
+async function renderFailed() {
+  if (!client) return;
+  const failed = await client.failedChanges();
+  $("failed-box").hidden = failed.length === 0;
+  $("failed").replaceChildren(...failed.map((f) => {
+    const li = document.createElement("li");
+    li.dataset.id = f.id;
+    const what = Object.assign(document.createElement("span"), {
+      className: "message",
+      textContent: `"${f.id}": ${f.status} ${f.code}: ${f.message} (refused ${f.attempts}×)`,
+    });
+    const discard = Object.assign(document.createElement("button"), { type: "button", className: "discard", textContent: "Discard" });
+    discard.addEventListener("click", () => client.discardFailed(f.table, f.id).then(render).catch(showError));
+    li.append(what, discard);
+    return li;
+  }));
 }
 
 async function render() {
@@ -128,6 +153,24 @@ $("add").addEventListener("submit", (event) => {
   if (!title) return;
   $("title").value = "";
   client.put("todos", { id: crypto.randomUUID(), title, done: 0, createdAt: Date.now() }).catch(showError);
+});
+
+// A demonstration of a write the server will never accept (it takes at most
+// 1,000 fields per change): it is set aside, and later writes still sync.
+$("add-refused").addEventListener("click", () => {
+  const record = { id: `too-wide-${crypto.randomUUID().slice(0, 4)}`, title: "1,001 fields", done: 0, createdAt: Date.now() };
+  for (let i = 0; i < 1001; i++) record[`f${i}`] = i;
+  client.put("todos", record).catch(showError);
+});
+
+$("retry").addEventListener("click", async () => {
+  try {
+    await client.retryFailed();
+    await client.sync();
+  } catch (error) {
+    showError(error);
+  }
+  await renderFailed();
 });
 
 $("offline").addEventListener("change", () => {

@@ -128,3 +128,33 @@ test("a reload keeps the device's data and pending writes", async () => {
   await waitFor(a.page, "the write to sync after the reload", () => document.querySelector("#pending").textContent === "0");
   await a.context.close();
 });
+
+test("a todo the server refuses is shown with its message, retried and discarded, while later writes sync", async () => {
+  const user = `refused-${Date.now()}`;
+  const a = await device(user);
+  await a.page.click("#add-refused");
+  await waitFor(a.page, "the refused todo to be listed", () => document.querySelectorAll("#failed li").length === 1);
+  const message = await a.page.textContent("#failed li .message");
+  assert.match(message, /400 invalid_request/, message);
+  assert.match(message, /1000/, message);
+  assert.match(message, /refused 1×/, message);
+  // Later writes are not held back.
+  await a.page.fill("#title", "after the refusal");
+  await a.page.press("#title", "Enter");
+  await waitFor(a.page, "the later write to sync", () => document.querySelector("#pending").textContent === "0" &&
+    [...document.querySelectorAll("#todos input.title")].some((i) => i.value === "after the refusal"));
+  const b = await device(user);
+  await waitFor(b.page, "the later write on B", () => [...document.querySelectorAll("#todos input.title")].some((i) => i.value === "after the refusal"));
+  assert.deepEqual(await titles(b.page), ["after the refusal"], "B never sees the refused todo");
+  await a.page.screenshot({ path: join(SHOTS, "refused.png") });
+  // Retry: refused again, counted.
+  await a.page.click("#retry");
+  await waitFor(a.page, "the second refusal", () => /refused 2×/.test(document.querySelector("#failed li .message")?.textContent ?? ""));
+  // Discard: the list empties and the local copy goes.
+  await a.page.click("#failed li button.discard");
+  await waitFor(a.page, "the list to empty", () => document.querySelector("#failed-box").hidden);
+  assert.deepEqual(await titles(a.page), ["after the refusal"]);
+  await a.context.close();
+  await b.context.close();
+});
+
