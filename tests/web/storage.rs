@@ -555,7 +555,21 @@ async fn change_events_fire_after_commit_and_can_be_unsubscribed() {
         )
         .await
         .unwrap();
+    assert_eq!(testing::listener_count(&c), 2);
     off.call0(&JsValue::NULL).unwrap();
+    assert_eq!(testing::listener_count(&c), 1, "the listener is dropped");
+    off.call0(&JsValue::NULL).unwrap(); // a second call does nothing
+    for _ in 0..100 {
+        let unsubscribe = c
+            .on("status".into(), js_sys::Function::new_no_args(""))
+            .unwrap();
+        unsubscribe.call0(&JsValue::NULL).unwrap();
+    }
+    assert_eq!(
+        testing::listener_count(&c),
+        1,
+        "subscribing and unsubscribing keeps nothing behind"
+    );
     c.put("todos".into(), to_js(&json!({"id": "b", "done": 0})), None)
         .await
         .unwrap();
