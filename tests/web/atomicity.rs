@@ -6,14 +6,13 @@
 use std::future::Future;
 
 use fieldsync::SyncClient;
-use fieldsync::core::Change;
 use fieldsync::testing::{self, Internals};
 use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    drop_db, error_message, error_name, open_with, raw_rows, to_js, unique_db_name,
+    changes, drop_db, error_message, error_name, open_with, raw_rows, to_js, unique_db_name,
 };
 
 /// A client syncing `todos`, with a local-only `notes` table.
@@ -77,10 +76,6 @@ where
         }
     }
     panic!("{path}: more than 200 requests");
-}
-
-fn changes(value: Value) -> Vec<Change> {
-    fieldsync::core::codec::changes(&value, "changes").unwrap()
 }
 
 #[wasm_bindgen_test]

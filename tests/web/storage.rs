@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use fieldsync::core::{Change, Timestamp};
+use fieldsync::core::Timestamp;
 use fieldsync::testing::{self, Internals};
 use serde_json::{Value, json};
 use wasm_bindgen::JsCast;
@@ -14,7 +14,7 @@ use wasm_bindgen::prelude::Closure;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    drop_db, error_message, error_name, from_js, open, open_with, raw_rows, sleep, to_js,
+    changes, drop_db, error_message, error_name, from_js, open, open_with, raw_rows, sleep, to_js,
     unique_db_name,
 };
 
@@ -345,10 +345,6 @@ async fn client_id_and_clock_survive_a_reload() {
     drop_db(third).await;
 }
 
-fn remote(v: Value) -> Vec<Change> {
-    fieldsync::core::codec::changes(&v, "changes").unwrap()
-}
-
 #[wasm_bindgen_test]
 async fn remote_changes_merge_field_by_field_without_logging() {
     let c = client("remote").await;
@@ -367,7 +363,7 @@ async fn remote_changes_merge_field_by_field_without_logging() {
     let result = c
         .storage()
         .apply_remote(
-            &remote(json!([
+            &changes(json!([
                 // …beats an older remote title, while a newer remote field lands;
                 {"table": "todos", "id": "t1", "op": "update", "fields": {
                     "title": {"value": "remote", "updatedAt": long_ago},
@@ -412,7 +408,7 @@ async fn remote_changes_merge_field_by_field_without_logging() {
     let result = c
         .storage()
         .apply_remote(
-            &remote(
+            &changes(
                 json!([{"table": "todos", "id": "t1", "op": "update", "fields": {
                 "title": {"value": "newest", "updatedAt": "3000-01-01T00:00:00Z"}}}]),
             ),
@@ -430,7 +426,7 @@ async fn remote_changes_merge_field_by_field_without_logging() {
 
     // A remote delete removes the record.
     c.storage()
-        .apply_remote(&remote(json!([{"table": "todos", "id": "t2", "op": "delete", "deletedAt": "3000-01-01T00:00:00Z"}])), None)
+        .apply_remote(&changes(json!([{"table": "todos", "id": "t2", "op": "delete", "deletedAt": "3000-01-01T00:00:00Z"}])), None)
         .await
         .unwrap();
     assert!(
@@ -446,7 +442,7 @@ async fn remote_changes_merge_field_by_field_without_logging() {
 async fn remote_apply_checks_and_moves_the_cursor_atomically() {
     let c = client("cursor").await;
     let change =
-        remote(json!([{"table": "todos", "id": "t1", "op": "insert", "data": {"title": "x"}}]));
+        changes(json!([{"table": "todos", "id": "t1", "op": "insert", "data": {"title": "x"}}]));
     let cursor = |expected, next| Some(("cursor:todos", expected, next));
     c.storage()
         .apply_remote(&change, cursor(None, "c1"))
@@ -463,7 +459,7 @@ async fn remote_apply_checks_and_moves_the_cursor_atomically() {
     );
     // A response fetched from an older cursor is refused whole.
     let stale =
-        remote(json!([{"table": "todos", "id": "t9", "op": "insert", "data": {"title": "y"}}]));
+        changes(json!([{"table": "todos", "id": "t9", "op": "insert", "data": {"title": "y"}}]));
     let err = c
         .storage()
         .apply_remote(&stale, cursor(None, "c2"))
@@ -550,7 +546,7 @@ async fn change_events_fire_after_commit_and_can_be_unsubscribed() {
         .unwrap();
     c.storage()
         .apply_remote(
-            &remote(json!([{"table": "todos", "id": "r", "op": "insert", "data": {"x": 1}}])),
+            &changes(json!([{"table": "todos", "id": "r", "op": "insert", "data": {"x": 1}}])),
             None,
         )
         .await
@@ -730,7 +726,7 @@ async fn tabs_share_one_clock_so_a_later_write_is_stamped_later() {
     let ahead = Timestamp::new(js_sys::Date::now() as u64 + 30_000, 0);
     tab1.storage()
         .apply_remote(
-            &remote(json!([{"table": "todos", "id": "r", "op": "insert",
+            &changes(json!([{"table": "todos", "id": "r", "op": "insert",
                 "fields": {"done": {"value": 0, "updatedAt": ahead.to_string()}}}])),
             None,
         )

@@ -113,16 +113,27 @@ pub(crate) async fn dev_token(user: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// A client of the test server on a new database.
 pub(crate) async fn device(user: &str, token: &str) -> SyncClient {
-    let db = unique_db_name(&format!("sync-{user}"));
+    device_on(&unique_db_name(&format!("sync-{user}")), token).await
+}
+
+/// A client of the test server on the database `db` (another tab, when it
+/// is already open).
+pub(crate) async fn device_on(db: &str, token: &str) -> SyncClient {
     open_with(
-        &db,
+        db,
         1.0,
         json!({"todos": "id, completed"}),
         json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
     )
     .await
     .unwrap()
+}
+
+/// Changes written as JSON, read as the sync protocol's.
+pub(crate) fn changes(value: Value) -> Vec<fieldsync::core::Change> {
+    fieldsync::core::codec::changes(&value, "changes").unwrap()
 }
 
 pub(crate) async fn sync(client: &SyncClient) -> Result<Value, JsValue> {

@@ -8,8 +8,8 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    dev_token, device, drop_db, error_message, error_name, from_js, open_with, server, sleep, sync,
-    to_js, unique_db_name,
+    dev_token, device, device_on, drop_db, error_message, error_name, from_js, open_with, server,
+    sleep, sync, to_js, unique_db_name,
 };
 
 async fn title(client: &SyncClient, id: &str) -> Value {
@@ -270,18 +270,8 @@ async fn a_refused_token_is_refreshed_once_through_get_token() {
 /// two tabs of one profile do.
 async fn two_tabs(user: &str, token: &str) -> (SyncClient, SyncClient) {
     let db = unique_db_name("tabs");
-    let open_tab = || async {
-        open_with(
-            &db,
-            1.0,
-            json!({"todos": "id, completed"}),
-            json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
-        )
-        .await
-        .unwrap()
-    };
     let _ = user;
-    (open_tab().await, open_tab().await)
+    (device_on(&db, token).await, device_on(&db, token).await)
 }
 
 #[wasm_bindgen_test]
