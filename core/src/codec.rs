@@ -244,6 +244,12 @@ impl ErrorBody {
             Ok(crate::wire::ErrorDetail {
                 code: members.string("code")?,
                 message: members.string("message")?,
+                details: members.read_optional("details", |v, p| {
+                    let members = Members::of(v, p)?;
+                    Ok(crate::wire::ErrorDetails {
+                        index: members.read_optional("index", unsigned)?,
+                    })
+                })?,
             })
         })?;
         Ok(ErrorBody { error })

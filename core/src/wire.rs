@@ -587,6 +587,19 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong and what to do.
     pub message: String,
+    /// Particulars a program can act on; absent (not `null`) when there
+    /// are none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<ErrorDetails>,
+}
+
+/// Machine-readable particulars of an error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetails {
+    /// The position in the push's `changes` of the change that was refused
+    /// (the whole batch was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
 }
 
 impl ErrorBody {
@@ -596,8 +609,15 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                details: None,
             },
         }
+    }
+
+    /// The body with `details`.
+    pub fn with_details(mut self, details: ErrorDetails) -> Self {
+        self.error.details = Some(details);
+        self
     }
 }
 
@@ -821,6 +841,17 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ErrorBody::new("unauthorized", "token expired")).unwrap(),
             json!({"error": {"code": "unauthorized", "message": "token expired"}})
+        );
+        let refused = ErrorBody::new("invalid_request", "changes[1].table: empty")
+            .with_details(ErrorDetails { index: Some(1) });
+        assert_eq!(
+            serde_json::to_value(&refused).unwrap(),
+            json!({"error": {"code": "invalid_request", "message": "changes[1].table: empty",
+                             "details": {"index": 1}}})
+        );
+        assert_eq!(
+            ErrorBody::from_json(&serde_json::to_value(&refused).unwrap(), ""),
+            Ok(refused)
         );
         let loss = FieldLoss {
             field: "title".into(),
