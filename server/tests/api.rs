@@ -367,7 +367,8 @@ async fn a_refused_change_is_named_by_its_index(backend: Backend) {
 }
 
 /// Over the body limit is 413 `payload_too_large`, whether the body says
-/// its size up front (answered before it is sent) or arrives in chunks.
+/// its size up front (answered before it is sent: without the server's own
+/// `Content-Length` check it would wait for the body) or arrives in chunks.
 async fn an_oversized_batch_is_refused_with_413(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let s = Server::start_with(backend, |c| c.max_body_bytes = 4096).await;
