@@ -338,9 +338,15 @@ impl TypedValueParser for Switch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::FromArgMatches;
 
+    /// Flags only: the process environment must not leak in (a developer's
+    /// `PORT`…). The variables are tested on the binary, with an environment
+    /// of the test's own (tests/config.rs).
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
-        Config::from_args(std::iter::once("fieldsync-server").chain(args.iter().copied()))
+        let command = Config::command().mut_args(|arg| arg.env(None::<&str>));
+        let args = std::iter::once("fieldsync-server").chain(args.iter().copied());
+        Config::from_arg_matches(&command.try_get_matches_from(args)?)?.checked()
     }
 
     #[test]
@@ -397,17 +403,11 @@ mod tests {
     }
 
     #[test]
-    fn bad_values_name_the_flag_and_the_variable() {
+    fn bad_values_name_the_flag() {
         for (args, names) in [
-            (&["--max-page", "0"][..], "--max-page (FIELDSYNC_MAX_PAGE)"),
-            (
-                &["--max-body-bytes", "ten"][..],
-                "--max-body-bytes (FIELDSYNC_MAX_BODY_BYTES)",
-            ),
-            (
-                &["--ws-auth-timeout-secs=-1"][..],
-                "--ws-auth-timeout-secs (FIELDSYNC_WS_AUTH_TIMEOUT_SECS)",
-            ),
+            (&["--max-page", "0"][..], "--max-page"),
+            (&["--max-body-bytes", "ten"][..], "--max-body-bytes"),
+            (&["--ws-auth-timeout-secs=-1"][..], "--ws-auth-timeout-secs"),
         ] {
             let err = parse(args).unwrap_err().to_string();
             assert!(err.contains(names), "{err}");
