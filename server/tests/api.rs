@@ -1327,6 +1327,18 @@ fn hs256(claims: &Value) -> String {
     .unwrap()
 }
 
+/// A pull with an HS256 token of `claims`: its status and body.
+async fn pull_with(s: &Server, claims: &Value) -> (u16, Value) {
+    let res = s
+        .http
+        .get(format!("{}/sync/todo/pull?collection=todos", s.base))
+        .bearer_auth(hs256(claims))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
 /// With `JWT_AUDIENCE` and `JWT_ISSUER` configured a token must carry both
 /// claims: `aud` as a string or an array naming the audience (RFC 7519
 /// §4.1.3). A missing or `null` claim is refused, as is a token used before
@@ -1381,15 +1393,7 @@ async fn audience_issuer_and_not_before_are_enforced() {
             401,
         ),
     ] {
-        let res = s
-            .http
-            .get(format!("{}/sync/todo/pull?collection=todos", s.base))
-            .bearer_auth(hs256(&claims))
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
+        let (status, body) = pull_with(&s, &claims).await;
         assert_eq!(status, expected, "{claims}: {body}");
         if expected == 401 {
             assert_eq!(body["error"]["code"], "unauthorized", "{body}");
@@ -1430,14 +1434,8 @@ async fn without_an_audience_any_aud_shape_passes_but_nbf_holds() {
         (json!({"sub": "u", "exp": exp, "aud": ["a", "b"]}), 200),
         (json!({"sub": "u", "exp": exp, "nbf": now() + 600}), 401),
     ] {
-        let res = s
-            .http
-            .get(format!("{}/sync/todo/pull?collection=todos", s.base))
-            .bearer_auth(hs256(&claims))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), expected, "{claims}");
+        let (status, body) = pull_with(&s, &claims).await;
+        assert_eq!(status, expected, "{claims}: {body}");
     }
     s.stop().await;
 }

@@ -3,7 +3,6 @@
 //! (the binary with only the given environment, and `run()` in process).
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use fieldsync_server::{AppState, Config, run};
 use serde_json::{Value, json};
@@ -127,17 +126,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn up(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(res) = http.get(format!("{base}/health")).send().await
-            && res.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("the server did not come up at {base}");
+/// The binary serving with `env` and `args` (plus a free port and a fresh
+/// SQLite database, given as flags), once it is up: the process and its URL.
+async fn serve(env: &[(&str, &str)], args: &[&str]) -> (Spawned, String) {
+    let port = free_port().to_string();
+    let db = fresh_database(Backend::Sqlite).await;
+    let child = binary(env, args)
+        .args(["--port", &port, "--database-url", &db])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let spawned = Spawned(child);
+    common::wait_for_health(&common::http(), &base).await;
+    (spawned, base)
 }
 
 /// A 3,000-byte push is refused with 413 and a small one accepted; a pull
@@ -177,61 +180,26 @@ async fn limits_hold(http: &reqwest::Client, base: &str, token: &str) {
     assert_eq!(page["hasMore"], true);
 }
 
-/// The binary, configured by environment variables only.
+/// The binary, its limits set by environment variables.
 #[tokio::test]
 async fn environment_variables_set_limits() {
-    let port = free_port().to_string();
-    let db = fresh_database(Backend::Sqlite).await;
-    let _server = Spawned(
-        binary(
-            &[
-                ("PORT", &port),
-                ("DATABASE_URL", &db),
-                ("FIELDSYNC_DEV", "1"),
-                ("FIELDSYNC_MAX_BODY_BYTES", "2000"),
-                ("FIELDSYNC_MAX_PAGE", "2"),
-            ],
-            &[],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
+    let env = [
+        ("FIELDSYNC_DEV", "1"),
+        ("FIELDSYNC_MAX_BODY_BYTES", "2000"),
+        ("FIELDSYNC_MAX_PAGE", "2"),
+    ];
+    let (_server, base) = serve(&env, &[]).await;
     let http = common::http();
-    let base = format!("http://127.0.0.1:{port}");
-    up(&http, &base).await;
     let token = dev_token(&http, &base, "u").await;
     limits_hold(&http, &base, &token).await;
 }
 
-/// The binary, configured by flags only.
+/// The binary, its limits set by flags.
 #[tokio::test]
 async fn flags_set_limits() {
-    let port = free_port().to_string();
-    let db = fresh_database(Backend::Sqlite).await;
-    let _server = Spawned(
-        binary(
-            &[],
-            &[
-                "--port",
-                &port,
-                "--database-url",
-                &db,
-                "--dev",
-                "--max-body-bytes=2000",
-                "--max-page",
-                "2",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
-    );
+    let args = ["--dev", "--max-body-bytes=2000", "--max-page", "2"];
+    let (_server, base) = serve(&[], &args).await;
     let http = common::http();
-    let base = format!("http://127.0.0.1:{port}");
-    up(&http, &base).await;
     let token = dev_token(&http, &base, "u").await;
     limits_hold(&http, &base, &token).await;
 }

@@ -62,17 +62,7 @@ impl ServerProcess {
             .spawn()
             .expect("the server binary starts");
         self.child = Some(child);
-        let http = common::http();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(res) = http.get(format!("{}/health", self.base())).send().await
-                && res.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the server did not come up on port {}", self.port);
+        common::wait_for_health(&common::http(), &self.base()).await;
     }
 
     /// `kill -9`: no shutdown, no flush, possibly in the middle of a commit.

@@ -199,6 +199,20 @@ pub(crate) async fn fresh_database(backend: Backend) -> String {
     }
 }
 
+/// Waits until the server at `base` answers `/health` (at most 20 s).
+pub(crate) async fn wait_for_health(http: &reqwest::Client, base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Ok(res) = http.get(format!("{base}/health")).send().await
+            && res.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the server did not come up at {base}");
+}
+
 /// An HTTP client (rustls needs its crypto provider installed first).
 pub(crate) fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
