@@ -5,7 +5,7 @@
 
 use wasm_bindgen::JsValue;
 
-use crate::idb::DomError;
+use crate::idb::{DomError, DomException};
 
 /// Errors of `fieldsync`.
 #[derive(Debug, thiserror::Error)]
@@ -61,14 +61,39 @@ pub enum Error {
         message: String,
     },
 
-    /// Any other IndexedDB failure, with the DOMException name.
-    #[error("{operation} failed, nothing was written: {name}: {message}")]
+    /// Any other IndexedDB failure, with the DOMException's kind.
+    #[error("{operation} failed, nothing was written: {}: {message}", kind.name())]
     IndexedDb {
         /// What fieldsync was doing.
         operation: String,
-        /// The DOMException name.
-        name: String,
+        /// The DOMException.
+        kind: DomException,
         /// The browser's message.
+        message: String,
+    },
+
+    /// The browser did not grant a Web Lock fieldsync needs.
+    #[error(
+        "{operation}: the browser did not grant the lock \"{lock}\" ({message}); retry, or reload the tab"
+    )]
+    Lock {
+        /// What fieldsync was doing.
+        operation: String,
+        /// The lock's name.
+        lock: String,
+        /// Why.
+        message: String,
+    },
+
+    /// The live connection (WebSocket) failed or the server closed it;
+    /// background sync reconnects by itself.
+    #[error(
+        "the live connection to the sync server failed: {message}; it reconnects by itself, and sync() still works"
+    )]
+    Live {
+        /// The server's code, if it sent one.
+        code: Option<String>,
+        /// What happened.
         message: String,
     },
 
@@ -96,6 +121,8 @@ pub enum Error {
         code: String,
         /// The server's message.
         message: String,
+        /// The change the server named as refused (`error.details.index`).
+        index: Option<usize>,
     },
 
     /// `sync()` without a server configured.
@@ -130,7 +157,9 @@ impl Error {
             Error::Upgrade { .. } => "UpgradeError",
             Error::QuotaExceeded { .. } => "QuotaExceededError",
             Error::Constraint { .. } => "ConstraintError",
-            Error::IndexedDb { name, .. } => name,
+            Error::IndexedDb { kind, .. } => kind.name(),
+            Error::Lock { .. } => "LockError",
+            Error::Live { .. } => "LiveConnectionError",
             Error::Closed => "DatabaseClosedError",
             Error::Network { .. } => "NetworkError",
             Error::Auth(_) => "AuthError",
@@ -143,13 +172,13 @@ impl Error {
     /// Classifies a failed IndexedDB operation by its DOMException name.
     pub fn indexed_db(operation: impl Into<String>, err: DomError) -> Self {
         let operation = operation.into();
-        let DomError { name, message } = err;
-        match name.as_str() {
-            "QuotaExceededError" => Error::QuotaExceeded { operation, message },
-            "ConstraintError" => Error::Constraint { operation, message },
-            _ => Error::IndexedDb {
+        let DomError { kind, message } = err;
+        match kind {
+            DomException::QuotaExceededError => Error::QuotaExceeded { operation, message },
+            DomException::ConstraintError => Error::Constraint { operation, message },
+            kind => Error::IndexedDb {
                 operation,
-                name,
+                kind,
                 message,
             },
         }
@@ -166,11 +195,12 @@ impl From<Error> for JsValue {
 
 /// Attaches the operation to an IndexedDB result.
 pub(crate) trait Context<T> {
-    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error>;
+    fn during(self, operation: &dyn Fn() -> String) -> Result<T, Error>;
 }
 
 impl<T> Context<T> for Result<T, DomError> {
-    fn during(self, operation: impl FnOnce() -> String) -> Result<T, Error> {
+    // Not generic over the closure: one copy per `T` keeps the package small.
+    fn during(self, operation: &dyn Fn() -> String) -> Result<T, Error> {
         self.map_err(|e| Error::indexed_db(operation(), e))
     }
 }

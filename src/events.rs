@@ -2,18 +2,21 @@
 //!
 //! A listener that throws is reported on the console and never breaks the
 //! caller or the other listeners. `on()` returns an unsubscribe function: a
-//! `Closure` owned by the registry and dropped with it (never forgotten).
+//! JS function bound to the listener's id over one `off` closure owned by
+//! the registry, so unsubscribing drops the listener and nothing else is
+//! kept per subscription.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use js_sys::Function;
+use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::Closure;
 
 /// The events a client emits.
-pub const EVENTS: [&str; 6] = [
-    "change", "status", "conflict", "error", "progress", "blocked",
+pub(crate) const EVENTS: [&str; 7] = [
+    "change", "status", "conflict", "error", "progress", "blocked", "failed",
 ];
 
 struct Listener {
@@ -23,16 +26,32 @@ struct Listener {
 }
 
 /// The listeners of one client.
-#[derive(Default)]
-pub struct Events {
+pub(crate) struct Events {
     listeners: RefCell<Vec<Listener>>,
-    unsubscribers: RefCell<Vec<Closure<dyn FnMut()>>>,
     next_id: Cell<u32>,
+    /// `off(id)`: what every unsubscribe function calls.
+    off: Closure<dyn FnMut(u32)>,
 }
 
 impl Events {
+    /// An empty registry.
+    pub(crate) fn new() -> Rc<Events> {
+        Rc::new_cyclic(|me: &Weak<Events>| {
+            let me = me.clone();
+            Events {
+                listeners: RefCell::default(),
+                next_id: Cell::new(0),
+                off: Closure::new(move |id: u32| {
+                    if let Some(events) = me.upgrade() {
+                        events.listeners.borrow_mut().retain(|l| l.id != id);
+                    }
+                }),
+            }
+        })
+    }
+
     /// Adds a listener; returns the JS function that removes it.
-    pub fn on(self: &Rc<Self>, event: &str, callback: Function) -> Result<Function, String> {
+    pub(crate) fn on(&self, event: &str, callback: Function) -> Result<Function, String> {
         if !EVENTS.contains(&event) {
             return Err(format!(
                 "unknown event \"{event}\": expected one of {}",
@@ -46,24 +65,25 @@ impl Events {
             event: event.to_owned(),
             callback,
         });
-        let registry: Weak<Events> = Rc::downgrade(self);
-        let unsubscribe = Closure::<dyn FnMut()>::new(move || {
-            if let Some(events) = registry.upgrade() {
-                events.listeners.borrow_mut().retain(|l| l.id != id);
-            }
-        });
-        let function: Function = wasm_bindgen::JsCast::unchecked_into(unsubscribe.as_ref().clone());
-        self.unsubscribers.borrow_mut().push(unsubscribe);
-        Ok(function)
+        Ok(crate::js::unsubscriber(
+            self.off.as_ref().unchecked_ref(),
+            id,
+        ))
+    }
+
+    /// How many listeners are subscribed (to any event).
+    #[cfg(feature = "testing")]
+    pub(crate) fn len(&self) -> usize {
+        self.listeners.borrow().len()
     }
 
     /// Whether anyone listens to `event` (to skip building payloads).
-    pub fn has(&self, event: &str) -> bool {
+    pub(crate) fn has(&self, event: &str) -> bool {
         self.listeners.borrow().iter().any(|l| l.event == event)
     }
 
     /// Calls every listener of `event` with `payload`.
-    pub fn emit(&self, event: &str, payload: &JsValue) {
+    pub(crate) fn emit(&self, event: &str, payload: &JsValue) {
         // Clone first: a listener may subscribe or unsubscribe while called.
         let callbacks: Vec<Function> = self
             .listeners
@@ -83,7 +103,7 @@ impl Events {
     }
 
     /// Removes every listener (the unsubscribe functions stay callable).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.listeners.borrow_mut().clear();
     }
 }

@@ -74,3 +74,71 @@ export function holdLock(name, onAcquired) {
   locks.request(name, () => (released ? undefined : (onAcquired(), held))).catch(() => {});
   return release;
 }
+
+// The function `on()` returns: removes listener `id` through `off`, once;
+// calling it again, or after the client was freed, does nothing.
+export function unsubscriber(off, id) {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    try { off(id); } catch (_) { /* the client is gone, and its listeners with it */ }
+  };
+}
+
+// Dexie's `x-storagemutated-1` message for writes to `tables` of `dbName`:
+// the whole key range of each table's primary key, deletions and indexes
+// (`parts`: per table, [name, ...index names]).
+export function storageMutated(dbName, parts) {
+  const message = {};
+  const everything = { d: 1, from: -Infinity, to: [[]] };
+  for (const [table, ...indexes] of parts) {
+    for (const part of ["", ":dels", ...indexes]) message[`idb://${dbName}/${table}/${part}`] = everything;
+  }
+  return message;
+}
+
+// The tables among `known` that a `x-storagemutated-1` message names for
+// `dbName`, sorted.
+export function mutatedTables(data, dbName, known) {
+  if (!data || typeof data !== "object") return [];
+  const prefix = `idb://${dbName}/`;
+  const found = new Set();
+  for (const key of Object.keys(data)) {
+    if (!key.startsWith(prefix)) continue;
+    const table = key.slice(prefix.length).split("/")[0];
+    if (known.includes(table)) found.add(table);
+  }
+  return [...found].sort();
+}
+
+// The `_changes` rows of the `synced` tables, and those among them no
+// stamp was given yet (written by dexie-observable): [synced, unstamped].
+export function syncedRows(rows, synced) {
+  const kept = [];
+  const unstamped = [];
+  for (const row of rows) {
+    if (!synced.includes(row.table)) continue;
+    kept.push(row);
+    if (row.stamp === undefined) unstamped.push(row);
+  }
+  return [kept, unstamped];
+}
+
+// fieldsync's node in Dexie.Observable's `_syncNodes` (of type "remote",
+// which the addon never garbage-collects), with `myRevision` below every
+// `_changes` row of a synced table not pushed yet, so that the addon's
+// clean-up never deletes one.
+export function observableNode(rows, nodes, synced, url) {
+  let lowestNeeded = Infinity;
+  let highest = 0;
+  for (const row of rows) {
+    highest = Math.max(highest, row.rev || 0);
+    if (synced.includes(row.table)) lowestNeeded = Math.min(lowestNeeded, row.rev || 0);
+  }
+  const node = nodes.find((n) => n.url === url) ||
+    { type: "remote", url, isMaster: 0, deleteTimeStamp: null };
+  node.myRevision = lowestNeeded === Infinity ? highest + 1 : lowestNeeded;
+  node.lastHeartBeat = Date.now();
+  return node;
+}

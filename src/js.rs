@@ -28,6 +28,37 @@ extern "C" {
     #[wasm_bindgen(js_name = holdLock)]
     pub fn hold_lock(name: &str, on_acquired: &js_sys::Function) -> js_sys::Function;
 
+    /// The function `on()` returns: calls `off(id)` once.
+    #[wasm_bindgen(js_name = unsubscriber)]
+    pub(crate) fn unsubscriber(off: &js_sys::Function, id: u32) -> js_sys::Function;
+
+    /// Dexie's storage-mutated message for writes to tables (`parts`: per
+    /// table, `[name, ...index names]`).
+    #[wasm_bindgen(js_name = storageMutated)]
+    pub(crate) fn storage_mutated(db_name: &str, parts: &js_sys::Array) -> JsValue;
+
+    /// The tables among `known` that a storage-mutated message names.
+    #[wasm_bindgen(js_name = mutatedTables)]
+    pub(crate) fn mutated_tables(
+        data: &JsValue,
+        db_name: &str,
+        known: &js_sys::Array,
+    ) -> js_sys::Array;
+
+    /// The `_changes` rows of synced tables, and the unstamped among them.
+    #[wasm_bindgen(js_name = syncedRows)]
+    pub(crate) fn synced_rows(rows: &js_sys::Array, synced: &js_sys::Array) -> js_sys::Array;
+
+    /// fieldsync's node in Dexie.Observable's `_syncNodes`, holding back the
+    /// addon's clean-up of unpushed rows.
+    #[wasm_bindgen(js_name = observableNode)]
+    pub(crate) fn observable_node(
+        rows: &js_sys::Array,
+        nodes: &js_sys::Array,
+        synced: &js_sys::Array,
+        url: &str,
+    ) -> JsValue;
+
     /// A Dexie.Observable-format `_changes` row.
     #[wasm_bindgen(js_name = changeRow)]
     pub fn change_row(
@@ -43,7 +74,7 @@ extern "C" {
 
 /// Checks that a JS value is JSON (what [`to_json`] checks, without
 /// converting it), naming the offending property below `path`.
-pub fn check_json(value: &JsValue, path: &str) -> Result<(), String> {
+pub(crate) fn check_json(value: &JsValue, path: &str) -> Result<(), String> {
     match first_non_json(value, path) {
         None => Ok(()),
         Some(problem) => Err(problem),
@@ -52,7 +83,7 @@ pub fn check_json(value: &JsValue, path: &str) -> Result<(), String> {
 
 /// Parses a JSON-compatible JS value through one native `JSON.stringify`:
 /// far fewer boundary crossings than walking it property by property.
-pub fn stringify(value: &JsValue) -> Result<String, String> {
+pub(crate) fn stringify(value: &JsValue) -> Result<String, String> {
     js_sys::JSON::stringify(value)
         .map(String::from)
         .map_err(|e| format!("cannot serialize: {e:?}"))
@@ -60,25 +91,25 @@ pub fn stringify(value: &JsValue) -> Result<String, String> {
 
 /// Many values to JS at once, each written as JSON by `write`, through one
 /// native `JSON.parse`.
-pub fn parse_many<T>(values: &[T], write: impl Fn(&T, &mut String)) -> Array {
+pub(crate) fn parse_many<T>(values: &[T], write: impl Fn(&T, &mut String)) -> Array {
     let mut text = String::new();
     json::write_array(values, &mut text, write);
     parse(&text).unchecked_into()
 }
 
 /// Conflicts as the plain objects the `Conflict` type declares.
-pub fn conflicts<C: std::borrow::Borrow<Conflict>>(conflicts: &[C]) -> Array {
+pub(crate) fn conflicts<C: std::borrow::Borrow<Conflict>>(conflicts: &[C]) -> Array {
     parse_many(conflicts, |c, out| json::write(&c.borrow().to_json(), out))
 }
 
 /// Parses JSON text (floats through JavaScript's `parseFloat`; see
 /// [`json::parse_with`]).
-pub fn parse_json(text: &str) -> Result<Value, fieldsync_core::Error> {
+pub(crate) fn parse_json(text: &str) -> Result<Value, fieldsync_core::Error> {
     json::parse_with(text, |number| Some(js_sys::Number::parse_float(number)))
 }
 
 /// Parses JSON text and reads it with `read(value, "")`.
-pub fn read_json<T>(
+pub(crate) fn read_json<T>(
     text: &str,
     read: fn(&Value, &str) -> Result<T, fieldsync_core::Error>,
 ) -> Result<T, fieldsync_core::Error> {
@@ -95,7 +126,7 @@ fn parse(text: &str) -> JsValue {
 const MAX_DEPTH: usize = 64;
 
 /// Converts a JS value to JSON, or says which property cannot be synced.
-pub fn to_json(value: &JsValue, path: &str) -> Result<Value, String> {
+pub(crate) fn to_json(value: &JsValue, path: &str) -> Result<Value, String> {
     convert(value, path, 0)
 }
 
@@ -194,7 +225,7 @@ fn describe(value: &JsValue) -> String {
 }
 
 /// Converts JSON to plain JS values (objects, not `Map`s).
-pub fn to_js(value: &Value) -> JsValue {
+pub(crate) fn to_js(value: &Value) -> JsValue {
     match value {
         Value::Null => JsValue::NULL,
         Value::Bool(b) => JsValue::from_bool(*b),
@@ -205,7 +236,7 @@ pub fn to_js(value: &Value) -> JsValue {
 }
 
 /// Reads a dotted property path (`address.city`) of a JS object.
-pub fn get_path(object: &JsValue, path: &str) -> JsValue {
+pub(crate) fn get_path(object: &JsValue, path: &str) -> JsValue {
     let mut current = object.clone();
     for part in path.split('.') {
         if !current.is_object() {
@@ -218,7 +249,7 @@ pub fn get_path(object: &JsValue, path: &str) -> JsValue {
 
 /// Sets a dotted property path, creating plain objects on the way;
 /// `undefined` deletes the property, as Dexie's `update()` does.
-pub fn set_path(object: &JsValue, path: &str, value: &JsValue) -> Result<(), String> {
+pub(crate) fn set_path(object: &JsValue, path: &str, value: &JsValue) -> Result<(), String> {
     let mut current = object.clone();
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
@@ -242,7 +273,7 @@ pub fn set_path(object: &JsValue, path: &str, value: &JsValue) -> Result<(), Str
 }
 
 /// The primary key of `record` under `key_path`, if it has one.
-pub fn key_of(record: &JsValue, key_path: &KeyPath) -> Option<JsValue> {
+pub(crate) fn key_of(record: &JsValue, key_path: &KeyPath) -> Option<JsValue> {
     let present = |v: JsValue| (!v.is_undefined()).then_some(v);
     match key_path {
         KeyPath::Single(path) => present(get_path(record, path)),
@@ -257,7 +288,7 @@ pub fn key_of(record: &JsValue, key_path: &KeyPath) -> Option<JsValue> {
 }
 
 /// Sets `key` on `record` under `key_path` (compound keys part by part).
-pub fn set_key(record: &JsValue, key_path: &KeyPath, key: &JsValue) -> Result<(), String> {
+pub(crate) fn set_key(record: &JsValue, key_path: &KeyPath, key: &JsValue) -> Result<(), String> {
     match key_path {
         KeyPath::Single(path) => set_path(record, path, key),
         KeyPath::Compound(paths) => {
@@ -271,7 +302,7 @@ pub fn set_key(record: &JsValue, key_path: &KeyPath, key: &JsValue) -> Result<()
 }
 
 /// Builds a plain object from `(name, value)` pairs.
-pub fn object(entries: &[(&str, &JsValue)]) -> Object {
+pub(crate) fn object(entries: &[(&str, &JsValue)]) -> Object {
     let out = Object::new();
     for (name, value) in entries {
         let _ = Reflect::set(&out, &JsValue::from_str(name), value);

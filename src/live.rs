@@ -17,19 +17,19 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use fieldsync_core::json;
+use fieldsync_core::{ClientMessage, ServerMessage};
 use gloo_timers::callback::{Interval, Timeout};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 /// Keepalive period of the WebSocket.
-pub const PING_MS: u32 = 25_000;
+pub(crate) const PING_MS: u32 = 25_000;
 /// Default period of the background sync.
-pub const DEFAULT_INTERVAL_MS: u32 = 30_000;
+pub(crate) const DEFAULT_INTERVAL_MS: u32 = 30_000;
 
 /// What the background machinery asks of the client.
-pub trait Driver {
+pub(crate) trait Driver {
     /// Run a sync now (joining one in progress, or queueing another after it).
     fn request_sync(&self);
     /// The current token for the socket's `auth` message.
@@ -62,7 +62,7 @@ impl Drop for Socket {
 }
 
 /// The running background sync of one client.
-pub struct Live {
+pub(crate) struct Live {
     inner: Rc<LiveInner>,
     _periodic: Interval,
     _ping: Interval,
@@ -100,7 +100,11 @@ impl Drop for Live {
 impl Live {
     /// Starts background sync. `ws_url` is the server's `/ws/{appId}` URL
     /// (`None`: no live updates, periodic sync only).
-    pub fn start(driver: Weak<dyn Driver>, ws_url: Option<String>, interval_ms: u32) -> Live {
+    pub(crate) fn start(
+        driver: Weak<dyn Driver>,
+        ws_url: Option<String>,
+        interval_ms: u32,
+    ) -> Live {
         let inner = Rc::new(LiveInner {
             driver: driver.clone(),
             ws_url,
@@ -125,7 +129,7 @@ impl Live {
                     && let Some(socket) = inner.socket.borrow().as_ref()
                     && socket.ws.ready_state() == WebSocket::OPEN
                 {
-                    let _ = socket.ws.send_with_str(r#"{"type":"ping"}"#);
+                    let _ = socket.ws.send_with_str(&ClientMessage::Ping.to_json());
                 }
             })
         };
@@ -166,15 +170,8 @@ impl Live {
         }
     }
 
-    /// A local write happened: push it (see the module docs).
-    pub fn local_write(&self) {
-        if let Some(d) = self.inner.driver.upgrade() {
-            d.request_sync();
-        }
-    }
-
     /// Whether the socket is open and authenticated.
-    pub fn connected(&self) -> bool {
+    pub(crate) fn connected(&self) -> bool {
         self.inner.attempt.get() == 0
             && self
                 .inner
@@ -206,13 +203,11 @@ impl LiveInner {
                 let Some(driver) = inner.driver.upgrade() else {
                     return;
                 };
-                let mut auth = String::new();
-                let mut members = json::ObjectWriter::new(&mut auth);
-                members.str("type", "auth");
-                members.str("token", &driver.token().unwrap_or_default());
-                members.str("clientId", &driver.client_id());
-                members.end();
-                let _ = ws.send_with_str(&auth);
+                let auth = ClientMessage::Auth {
+                    token: driver.token().unwrap_or_default(),
+                    client_id: Some(driver.client_id()),
+                };
+                let _ = ws.send_with_str(&auth.to_json());
             })
         };
         let on_message = {
@@ -225,29 +220,24 @@ impl LiveInner {
                 let Some(text) = event.data().as_string() else {
                     return;
                 };
-                let message = crate::js::parse_json(&text).unwrap_or_default();
-                match message["type"].as_str() {
-                    Some("auth-ok") => {
+                // A message this client cannot read (a newer server's) is
+                // skipped: the periodic sync still runs.
+                let Ok(message) = crate::js::read_json(&text, ServerMessage::from_json) else {
+                    return;
+                };
+                match message {
+                    ServerMessage::AuthOk => {
                         inner.attempt.set(0);
                         driver.request_sync();
                     }
-                    Some("sync-available") => {
-                        let tables: Vec<String> = message["tables"]
-                            .as_array()
-                            .map(|t| {
-                                t.iter()
-                                    .filter_map(|v| v.as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                    ServerMessage::SyncAvailable { tables } => {
+                        // No tables named: something changed, sync to find out.
                         if tables.is_empty() || driver.syncs_any(&tables) {
                             driver.request_sync();
                         }
                     }
-                    Some("error") => {
-                        driver.report_error(message["message"].as_str().unwrap_or("error"))
-                    }
-                    _ => {}
+                    ServerMessage::Error { message } => driver.report_error(&message),
+                    ServerMessage::Pong => {}
                 }
             })
         };

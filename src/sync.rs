@@ -7,7 +7,11 @@
 //!    stored state of any record it stored differently; those states are
 //!    applied, then the batch's `_changes` rows are acknowledged. A crash
 //!    between the two re-pushes the batch next time, which the server treats
-//!    as a no-op (pushes are idempotent).
+//!    as a no-op (pushes are idempotent). A batch the server refuses for
+//!    good (a 4xx other than 401/408/429) is narrowed down
+//!    (`fieldsync_core::outbox`): the change the server names, or the only
+//!    change left after splitting, is set aside with the server's code and
+//!    message, and the rest is pushed.
 //! 2. Pull: each synced table from its cursor (`cursor:<table>` in
 //!    `_fieldsync_meta`), page by page while `hasMore`. Each page is applied
 //!    in one transaction together with the new cursor, and only if the stored
@@ -20,6 +24,7 @@
 
 use std::cell::RefCell;
 
+use fieldsync_core::outbox::{self, Narrowing, Refusal};
 use fieldsync_core::{Conflict, ErrorBody, PullResponse, PushRequest, PushResponse};
 use gloo_net::http::{Request, Response};
 use js_sys::{Function, Promise};
@@ -27,15 +32,15 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::Error;
-use crate::storage::{CursorUpdate, Storage};
+use crate::storage::{CursorUpdate, FailedChange, Outgoing, SetAside, Storage, cursor_key};
 
 /// Most records per push.
-pub const PUSH_BATCH: usize = 500;
+pub(crate) const PUSH_BATCH: usize = 500;
 /// Most records per pull page.
-pub const PULL_PAGE: u32 = 1000;
+pub(crate) const PULL_PAGE: u32 = 1000;
 
 /// Where and as whom to sync.
-pub struct SyncConfig {
+pub(crate) struct SyncConfig {
     /// The server's base URL, e.g. `https://sync.example.com`.
     pub server_url: String,
     /// The app id.
@@ -48,7 +53,7 @@ pub struct SyncConfig {
 
 /// What a run did.
 #[derive(Debug, Default)]
-pub struct SyncReport {
+pub(crate) struct SyncReport {
     /// Records pushed.
     pub pushed: usize,
     /// Records pulled and applied.
@@ -58,15 +63,23 @@ pub struct SyncReport {
     pub conflicts: Vec<Conflict>,
     /// The cursor of the last table pulled.
     pub synced_until: Option<String>,
+    /// Changes the server refused in this run, now set aside.
+    pub newly_failed: Vec<FailedChange>,
+    /// Every change set aside (this run's and earlier ones).
+    pub failed: Vec<FailedChange>,
 }
 
 impl SyncReport {
     /// The report as the `SyncResult` object of the JS API.
-    pub fn to_js(&self) -> JsValue {
+    pub(crate) fn to_js(&self) -> JsValue {
         let report = crate::js::object(&[
             ("pushed", &JsValue::from_f64(self.pushed as f64)),
             ("pulled", &JsValue::from_f64(self.pulled as f64)),
             ("conflicts", &crate::js::conflicts(&self.conflicts)),
+            (
+                "failed",
+                &crate::js::parse_many(&self.failed, FailedChange::write_json),
+            ),
         ]);
         if let Some(until) = &self.synced_until {
             let _ = js_sys::Reflect::set(&report, &"syncedUntil".into(), &JsValue::from_str(until));
@@ -76,21 +89,21 @@ impl SyncReport {
 }
 
 /// The sync layer of one client.
-pub struct Syncer {
+pub(crate) struct Syncer {
     config: SyncConfig,
     token: RefCell<Option<String>>,
 }
 
 impl Syncer {
     /// A syncer; nothing happens until [`Syncer::sync`].
-    pub fn new(config: SyncConfig) -> Self {
+    pub(crate) fn new(config: SyncConfig) -> Self {
         let token = RefCell::new(config.token.clone());
         Syncer { config, token }
     }
 
     /// Fetches a fresh token through `getToken` (after the server refused
     /// one on the WebSocket); without `getToken`, nothing happens.
-    pub async fn refresh_token(&self) -> Result<(), Error> {
+    pub(crate) async fn refresh_token(&self) -> Result<(), Error> {
         if self.config.get_token.is_some() {
             self.token(true).await?;
         }
@@ -98,12 +111,12 @@ impl Syncer {
     }
 
     /// The token in hand, if any (for the WebSocket's `auth`).
-    pub fn cached_token(&self) -> Option<String> {
+    pub(crate) fn cached_token(&self) -> Option<String> {
         self.token.borrow().clone()
     }
 
     /// The server's WebSocket URL for this app.
-    pub fn ws_url(&self) -> String {
+    pub(crate) fn ws_url(&self) -> String {
         let base = self.config.server_url.trim_end_matches('/');
         let base = base
             .strip_prefix("https://")
@@ -181,52 +194,121 @@ impl Syncer {
 
     /// One sync run (see the module docs). `progress(table, applied)` is
     /// called after each pulled page.
-    pub async fn sync(
+    pub(crate) async fn sync(
         &self,
         storage: &Storage,
         progress: &dyn Fn(&str, usize),
     ) -> Result<SyncReport, Error> {
         let mut report = SyncReport::default();
         let client_id = storage.client_id();
-        let push_url = self.url(&format!("/sync/{}", encode(&self.config.app_id)));
         loop {
             let batch = storage.pending(PUSH_BATCH).await?;
-            if batch.revs.is_empty() {
+            if !batch.settled.is_empty() {
+                storage.acknowledge(&batch.settled).await?;
+            }
+            if batch.changes.is_empty() {
                 break;
             }
-            if !batch.changes.is_empty() {
-                let body = PushRequest {
-                    client_id: client_id.clone(),
-                    since: None,
-                    changes: batch.changes.clone(),
-                }
-                .to_json();
-                let text = self
-                    .send("push", |auth| {
-                        Request::post(&push_url)
-                            .header("Authorization", auth)
-                            .header("Content-Type", "application/json")
-                            .body(body.clone())
-                    })
-                    .await?;
-                let response = crate::js::read_json(&text, PushResponse::from_json)?;
-                if !response.server_changes.is_empty() {
-                    // The server already reported these conflicts.
-                    storage.apply_remote(&response.server_changes, None).await?;
-                }
-                report.conflicts.extend(response.conflicts);
-                report.pushed += batch.changes.len();
-            }
-            storage.acknowledge(&batch.revs).await?;
+            self.push(storage, &client_id, batch.changes, &mut report)
+                .await?;
             if !batch.more {
                 break;
             }
         }
         for table in storage.synced_tables() {
-            self.pull_table(storage, &table, &client_id, &mut report, progress)
+            self.pull_table(storage, table, &client_id, &mut report, progress)
                 .await?;
         }
+        report.failed = storage.set_aside_changes(SetAside::List).await?.failed;
         Ok(report)
+    }
+
+    /// Pushes `changes`, setting aside those the server refuses for good and
+    /// pushing the rest (see the module docs).
+    async fn push(
+        &self,
+        storage: &Storage,
+        client_id: &str,
+        changes: Vec<Outgoing>,
+        report: &mut SyncReport,
+    ) -> Result<(), Error> {
+        let url = self.url(&format!("/sync/{}", encode(&self.config.app_id)));
+        let mut groups = vec![changes];
+        while let Some(mut group) = groups.pop() {
+            if group.is_empty() {
+                continue;
+            }
+            let body = PushRequest {
+                client_id: client_id.to_owned(),
+                since: None,
+                changes: group.iter().map(|c| c.change.clone()).collect(),
+            }
+            .to_json();
+            let sent = self
+                .send("push", |auth| {
+                    Request::post(&url)
+                        .header("Authorization", auth)
+                        .header("Content-Type", "application/json")
+                        .body(body.clone())
+                })
+                .await;
+            match sent {
+                Ok(text) => {
+                    let response = crate::js::read_json(&text, PushResponse::from_json)?;
+                    if !response.server_changes.is_empty() {
+                        // The server already reported these conflicts.
+                        storage.apply_remote(&response.server_changes, None).await?;
+                    }
+                    report.conflicts.extend(response.conflicts);
+                    report.pushed += group.len();
+                    let revs: Vec<u64> = group.iter().flat_map(|c| c.revs.clone()).collect();
+                    storage.acknowledge(&revs).await?;
+                }
+                Err(Error::Server {
+                    status,
+                    code,
+                    message,
+                    index,
+                    ..
+                }) if outbox::refuses_for_good(status) => {
+                    match outbox::narrow(group.len(), index) {
+                        Narrowing::SetAside(i) => {
+                            let refused = group.remove(i);
+                            let refusal = Refusal {
+                                status,
+                                code,
+                                message: if status == 413 {
+                                    outbox::too_large_message(&message)
+                                } else {
+                                    message
+                                },
+                                attempts: refused.attempts + 1,
+                                retry: false,
+                            };
+                            storage
+                                .set_aside_changes(SetAside::Refuse {
+                                    revs: refused.revs.clone(),
+                                    refusal: refusal.clone(),
+                                })
+                                .await?;
+                            report.newly_failed.push(FailedChange {
+                                table: refused.change.table.clone(),
+                                id: refused.change.id.clone(),
+                                refusal,
+                            });
+                            groups.push(group);
+                        }
+                        Narrowing::Split(at) => {
+                            let second = group.split_off(at);
+                            groups.push(second);
+                            groups.push(group);
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn pull_table(
@@ -237,7 +319,7 @@ impl Syncer {
         report: &mut SyncReport,
         progress: &dyn Fn(&str, usize),
     ) -> Result<(), Error> {
-        let key = format!("cursor:{table}");
+        let key = cursor_key(table);
         let mut applied_here = 0;
         loop {
             let since = storage.meta(&key).await?.as_string();
@@ -294,11 +376,20 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
-    let body = crate::js::read_json(&text, ErrorBody::from_json).ok();
-    let (code, message) = match body {
+    let parsed = crate::js::parse_json(&text).ok();
+    let (code, message) = match parsed
+        .as_ref()
+        .and_then(|v| ErrorBody::from_json(v, "").ok())
+    {
         Some(b) => (b.error.code, b.error.message),
         None => ("http_error".to_owned(), text.chars().take(200).collect()),
     };
+    // `error.details.index`: the change a refused push names.
+    let index = parsed
+        .as_ref()
+        .and_then(|v| v.pointer("/error/details/index"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|i| usize::try_from(i).ok());
     Err(match status {
         401 => Error::Auth(format!("the sync server refused the token: {message}")),
         _ => Error::Server {
@@ -306,6 +397,7 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
             status,
             code,
             message,
+            index,
         },
     })
 }

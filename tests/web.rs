@@ -10,8 +10,12 @@ use wasm_bindgen_test::wasm_bindgen_test_configure;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "web/atomicity.rs"]
+mod atomicity;
 #[path = "web/foundation.rs"]
 mod foundation;
+#[path = "web/outbox.rs"]
+mod outbox;
 #[path = "web/storage.rs"]
 mod storage;
 #[path = "web/support.rs"]

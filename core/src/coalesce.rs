@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -91,35 +90,28 @@ pub const UPDATE: u8 = 2;
 /// Dexie.Observable's type of a delete row.
 pub const DELETE: u8 = 3;
 
-/// A `_changes` row in Dexie.Observable's format.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A `_changes` row in Dexie.Observable's format (read by
+/// `ChangeRow::from_json` in [`crate::codec`]).
+#[derive(Clone, Debug, PartialEq)]
 pub struct ChangeRow {
     /// The row's auto-incremented revision (absent before it is stored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rev: Option<u64>,
     /// The node that made the change (Dexie.Observable's node id).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Value>,
     /// The table.
     pub table: String,
     /// The record's primary key.
     pub key: Value,
     /// 1 create, 2 update, 3 delete.
-    #[serde(rename = "type")]
     pub kind: u8,
     /// The whole record after a create or update.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub obj: Option<Map<String, Value>>,
     /// Key path → new value for an update (`null` for a removed property).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mods: Option<Map<String, Value>>,
     /// The record before an update or delete.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_obj: Option<Map<String, Value>>,
     /// fieldsync's extension: the hybrid-logical-clock stamp of the write.
     /// Rows written by Dexie.Observable lack it until fieldsync stamps them.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamp: Option<Timestamp>,
 }
 
@@ -290,10 +282,13 @@ mod tests {
 
     #[test]
     fn observable_rows_convert_to_wire_changes() {
-        let create: ChangeRow = serde_json::from_value(json!({
-            "rev": 1, "source": 7, "table": "todos", "key": "t1", "type": 1,
-            "obj": {"id": "t1", "title": "Buy milk"}
-        }))
+        let create = ChangeRow::from_json(
+            &json!({
+                "rev": 1, "source": 7, "table": "todos", "key": "t1", "type": 1,
+                "obj": {"id": "t1", "title": "Buy milk"}
+            }),
+            "",
+        )
         .unwrap();
         let change = create.to_change(t(10)).unwrap();
         assert_eq!(change.op, Op::Insert);
@@ -302,12 +297,12 @@ mod tests {
             Some(json!("Buy milk"))
         );
 
-        let update: ChangeRow = serde_json::from_value(json!({
+        let update = ChangeRow::from_json(&json!({
             "rev": 2, "table": "todos", "key": "t1", "type": 2,
             "mods": {"title": "Buy eggs", "address.city": "Oslo", "gone": null, "kept": null},
             "obj": {"id": "t1", "title": "Buy eggs", "address": {"city": "Oslo", "zip": "1"}, "kept": null},
             "oldObj": {"id": "t1", "title": "Buy milk", "gone": 1}
-        }))
+        }), "")
         .unwrap();
         let state = update.to_state(t(11)).unwrap();
         assert_eq!(
@@ -318,9 +313,12 @@ mod tests {
         assert_eq!(state.field("kept").unwrap().value, Some(Value::Null));
         assert!(state.lifecycle().is_none());
 
-        let delete: ChangeRow = serde_json::from_value(json!({
-            "rev": 3, "table": "todos", "key": "t1", "type": 3, "oldObj": {"id": "t1"}
-        }))
+        let delete = ChangeRow::from_json(
+            &json!({
+                "rev": 3, "table": "todos", "key": "t1", "type": 3, "oldObj": {"id": "t1"}
+            }),
+            "",
+        )
         .unwrap();
         let change = delete.to_change(t(12)).unwrap();
         assert_eq!((change.op, change.deleted_at), (Op::Delete, Some(t(12))));
@@ -343,7 +341,7 @@ mod tests {
 
     #[test]
     fn bad_rows_say_what_is_missing() {
-        let row = |v: Value| serde_json::from_value::<ChangeRow>(v).unwrap();
+        let row = |v: Value| ChangeRow::from_json(&v, "").unwrap();
         let err = row(json!({"rev": 4, "table": "t", "key": "k", "type": 1})).to_state(t(1));
         assert!(err.unwrap_err().to_string().contains("rev 4"));
         let err = row(json!({"table": "t", "key": "k", "type": 9})).to_state(t(1));

@@ -34,8 +34,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::Error;
 
 /// Largest logical counter; one more moves the stamp to the next millisecond.
@@ -139,28 +137,6 @@ impl FromStr for Timestamp {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         Timestamp::parse(s)
-    }
-}
-
-impl Serialize for Timestamp {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for Timestamp {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Timestamp;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an RFC 3339 timestamp such as \"2024-01-01T10:05:30.000Z\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Timestamp, E> {
-                Timestamp::parse(v).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(Visitor)
     }
 }
 

@@ -13,10 +13,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::Error;
+use crate::codec::timestamp;
 use crate::hlc::{Admission, Clock, Timestamp};
+use crate::json::{Members, ObjectWriter, Path};
 use crate::key::RecordKey;
 use crate::record::{FieldLoss, Lifecycle, RecordState, Register};
 use crate::wire::{Change, FieldWrite, Op};
@@ -32,58 +34,75 @@ pub struct StoredRecord {
     pub restamped_lifecycle: Option<Timestamp>,
 }
 
-/// The stored JSON form: the wire change shape plus the re-stamp memory.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredJson {
-    #[serde(default)]
-    fields: BTreeMap<String, FieldWrite>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    inserted_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    deleted_at: Option<Timestamp>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    restamped: BTreeMap<String, Timestamp>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    restamped_lifecycle: Option<Timestamp>,
-}
-
 impl StoredRecord {
-    /// The JSON the server stores.
+    /// The JSON the server stores: the wire change's `fields`, `insertedAt`
+    /// and `deletedAt`, plus the re-stamp memory (`restamped`,
+    /// `restampedLifecycle`) when there is any.
     pub fn to_json(&self) -> String {
         let lifecycle = self.state.lifecycle();
-        let json = StoredJson {
-            fields: self
-                .state
-                .fields()
-                .iter()
-                .map(|(k, r)| (k.clone(), FieldWrite::from_register(r)))
-                .collect(),
-            inserted_at: lifecycle.filter(|l| !l.deleted).map(|l| l.ts),
-            deleted_at: lifecycle.filter(|l| l.deleted).map(|l| l.ts),
-            restamped: self.restamped_fields.clone(),
-            restamped_lifecycle: self.restamped_lifecycle,
-        };
-        serde_json::to_string(&json).unwrap_or_default()
+        let mut out = String::new();
+        let mut members = ObjectWriter::new(&mut out);
+        let mut fields = ObjectWriter::new(members.key("fields"));
+        for (name, register) in self.state.fields() {
+            FieldWrite::from_register(register).write_json(fields.key(name));
+        }
+        fields.end();
+        if let Some(l) = lifecycle.filter(|l| !l.deleted) {
+            members.str("insertedAt", &l.ts.to_string());
+        }
+        if let Some(l) = lifecycle.filter(|l| l.deleted) {
+            members.str("deletedAt", &l.ts.to_string());
+        }
+        if !self.restamped_fields.is_empty() {
+            let mut restamped = ObjectWriter::new(members.key("restamped"));
+            for (name, ts) in &self.restamped_fields {
+                restamped.str(name, &ts.to_string());
+            }
+            restamped.end();
+        }
+        if let Some(ts) = self.restamped_lifecycle {
+            members.str("restampedLifecycle", &ts.to_string());
+        }
+        members.end();
+        out
     }
 
     /// Reads what [`StoredRecord::to_json`] wrote.
     pub fn from_json(text: &str) -> Result<Self, Error> {
-        let json: StoredJson = crate::wire::parse(text.as_bytes())?;
-        let lifecycle = match (json.inserted_at, json.deleted_at) {
-            (_, Some(ts)) => Some(Lifecycle { deleted: true, ts }),
-            (Some(ts), None) => Some(Lifecycle { deleted: false, ts }),
-            (None, None) => None,
-        };
-        Ok(StoredRecord {
-            state: RecordState::from_parts(
-                json.fields
-                    .iter()
-                    .map(|(k, w)| (k.clone(), w.to_register())),
-                lifecycle,
-            ),
-            restamped_fields: json.restamped,
-            restamped_lifecycle: json.restamped_lifecycle,
+        crate::wire::parse(text.as_bytes(), |value, path| {
+            let root = Path::Text(path);
+            let members = Members::of(value, &root)?;
+            let stamps = |value: &Value, path: &Path<'_>| {
+                let mut stamps = BTreeMap::new();
+                for (name, ts) in Members::of(value, path)?.entries() {
+                    stamps.insert(name.clone(), timestamp(ts, &Path::Member(path, name))?);
+                }
+                Ok(stamps)
+            };
+            let fields = members
+                .read_optional("fields", |value, path| {
+                    let mut writes = Vec::new();
+                    for (name, write) in Members::of(value, path)?.entries() {
+                        let write = FieldWrite::decode(write, &Path::Member(path, name))?;
+                        writes.push((name.clone(), write.to_register()));
+                    }
+                    Ok(writes)
+                })?
+                .unwrap_or_default();
+            let inserted_at = members.read_optional("insertedAt", timestamp)?;
+            let deleted_at = members.read_optional("deletedAt", timestamp)?;
+            let lifecycle = match (inserted_at, deleted_at) {
+                (_, Some(ts)) => Some(Lifecycle { deleted: true, ts }),
+                (Some(ts), None) => Some(Lifecycle { deleted: false, ts }),
+                (None, None) => None,
+            };
+            Ok(StoredRecord {
+                state: RecordState::from_parts(fields, lifecycle),
+                restamped_fields: members
+                    .read_optional("restamped", stamps)?
+                    .unwrap_or_default(),
+                restamped_lifecycle: members.read_optional("restampedLifecycle", timestamp)?,
+            })
         })
     }
 
@@ -197,7 +216,7 @@ mod tests {
     const WALL: u64 = 1_700_000_000_000;
 
     fn change(v: serde_json::Value) -> Change {
-        serde_json::from_value(v).unwrap()
+        Change::from_json(&v, "").unwrap()
     }
 
     fn at(ms: u64) -> String {
@@ -268,6 +287,49 @@ mod tests {
         assert!(!out.changed);
         assert_eq!(out.conflicts.len(), 1);
         assert_eq!(out.conflicts[0].loser.value, Some(json!("Buy milk")));
+    }
+
+    /// Records stored before the codec wrote them: existing databases
+    /// must read alike, and the bytes must not move.
+    #[test]
+    fn stored_json_is_pinned() {
+        let ts = |s| Timestamp::parse(s).unwrap();
+        let mut stored = StoredRecord {
+            state: RecordState::from_parts(
+                [
+                    (
+                        "title".to_owned(),
+                        Register::new(json!("a"), ts("2024-01-01T10:05:30Z")),
+                    ),
+                    (
+                        "gone".to_owned(),
+                        Register {
+                            value: None,
+                            ts: ts("2024-01-01T10:05:31Z"),
+                        },
+                    ),
+                ],
+                Some(Lifecycle {
+                    deleted: false,
+                    ts: ts("2024-01-01T10:05:00Z"),
+                }),
+            ),
+            ..StoredRecord::default()
+        };
+        stored
+            .restamped_fields
+            .insert("title".into(), ts("2099-01-01T00:00:00Z"));
+        stored.restamped_lifecycle = Some(ts("2098-01-01T00:00:00Z"));
+        let text = r#"{"fields":{"gone":{"value":null,"updatedAt":"2024-01-01T10:05:31.000000000Z","removed":true},"title":{"value":"a","updatedAt":"2024-01-01T10:05:30.000000000Z"}},"insertedAt":"2024-01-01T10:05:00.000000000Z","restamped":{"title":"2099-01-01T00:00:00.000000000Z"},"restampedLifecycle":"2098-01-01T00:00:00.000000000Z"}"#;
+        assert_eq!(stored.to_json(), text);
+        assert_eq!(StoredRecord::from_json(text).unwrap(), stored);
+        let deleted = StoredRecord {
+            state: RecordState::delete(ts("2024-01-01T10:07:00Z")),
+            ..StoredRecord::default()
+        };
+        let text = r#"{"fields":{},"deletedAt":"2024-01-01T10:07:00.000000000Z"}"#;
+        assert_eq!(deleted.to_json(), text);
+        assert_eq!(StoredRecord::from_json(text).unwrap(), deleted);
     }
 
     #[test]

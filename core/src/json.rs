@@ -2,8 +2,9 @@
 //! ([`crate::codec`]) reads objects with.
 //!
 //! The browser package parses and writes every message through here: serde's
-//! generated code was a sixth of its wasm binary. The server keeps serde;
-//! property tests check that both read and write the same texts alike.
+//! generated code was a sixth of its wasm binary. The server parses bodies
+//! with serde_json (into the same [`Value`]s) and writes through here too;
+//! property tests check that both parsers read the same texts alike.
 //!
 //! - [`parse`] accepts exactly RFC 8259 JSON (what `serde_json::from_str`
 //!   accepts), with the same number rules: integers stay integers where they
@@ -13,7 +14,7 @@
 //!   one wins.
 //! - [`write`] writes what `serde_json::to_string` writes, byte for byte.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde_json::{Map, Number, Value};
 
@@ -448,16 +449,47 @@ impl Parser<'_> {
     }
 }
 
+/// Where a value sits in a message (`changes[2].fields.title`), built as
+/// the codec descends and written out only when an error names it: a push
+/// of 500 changes reads thousands of members, and formatting each path up
+/// front cost about as much as reading them.
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'a> {
+    /// The value a reader was given, with its path as text (`""` at the top).
+    Text(&'a str),
+    /// Member `name` of an object.
+    Member(&'a Path<'a>, &'a str),
+    /// Item `i` of an array.
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn is_empty(&self) -> bool {
+        matches!(self, Path::Text(text) if text.is_empty())
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Text(text) => f.write_str(text),
+            Path::Member(parent, name) if parent.is_empty() => f.write_str(name),
+            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// Reads an object's members for the wire codec, naming the member's path
 /// in every error (`changes[2].fields.title.updatedAt: …`).
 pub(crate) struct Members<'a> {
     map: &'a Map<String, Value>,
-    path: &'a str,
+    path: &'a Path<'a>,
 }
 
 impl<'a> Members<'a> {
     /// The members of `value`, which must be an object.
-    pub(crate) fn of(value: &'a Value, path: &'a str) -> Result<Self, Error> {
+    pub(crate) fn of(value: &'a Value, path: &'a Path<'a>) -> Result<Self, Error> {
         match value {
             Value::Object(map) => Ok(Members { map, path }),
             other => Err(expected(path, "an object", other)),
@@ -470,12 +502,11 @@ impl<'a> Members<'a> {
     }
 
     /// The path of member `name`.
-    pub(crate) fn path(&self, name: &str) -> String {
-        if self.path.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}.{name}", self.path)
-        }
+    pub(crate) fn path<'n>(&self, name: &'n str) -> Path<'n>
+    where
+        'a: 'n,
+    {
+        Path::Member(self.path, name)
     }
 
     /// A member that may be missing; `null` counts as missing.
@@ -485,16 +516,20 @@ impl<'a> Members<'a> {
 
     /// A member that must be there (it may be `null`).
     pub(crate) fn required(&self, name: &str) -> Result<&'a Value, Error> {
-        self.map
-            .get(name)
-            .ok_or_else(|| Error::wire(self.path, format!("missing field `{name}`")))
+        match self.map.get(name) {
+            Some(value) => Ok(value),
+            None => Err(Error::wire(
+                self.path.to_string(),
+                format!("missing field `{name}`"),
+            )),
+        }
     }
 
     /// A member read by `read(value, path)`.
     pub(crate) fn read<T>(
         &self,
         name: &str,
-        read: impl FnOnce(&'a Value, &str) -> Result<T, Error>,
+        read: impl FnOnce(&'a Value, &Path<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         read(self.required(name)?, &self.path(name))
     }
@@ -503,7 +538,7 @@ impl<'a> Members<'a> {
     pub(crate) fn read_optional<T>(
         &self,
         name: &str,
-        read: impl FnOnce(&'a Value, &str) -> Result<T, Error>,
+        read: impl FnOnce(&'a Value, &Path<'_>) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
         self.optional(name)
             .map(|value| read(value, &self.path(name)))
@@ -517,7 +552,7 @@ impl<'a> Members<'a> {
 }
 
 /// A JSON string.
-pub(crate) fn string(value: &Value, path: &str) -> Result<String, Error> {
+pub(crate) fn string(value: &Value, path: &Path<'_>) -> Result<String, Error> {
     match value {
         Value::String(s) => Ok(s.clone()),
         other => Err(expected(path, "a string", other)),
@@ -525,32 +560,34 @@ pub(crate) fn string(value: &Value, path: &str) -> Result<String, Error> {
 }
 
 /// A JSON object.
-pub(crate) fn object(value: &Value, path: &str) -> Result<Map<String, Value>, Error> {
+pub(crate) fn object(value: &Value, path: &Path<'_>) -> Result<Map<String, Value>, Error> {
     match value {
         Value::Object(map) => Ok(map.clone()),
         other => Err(expected(path, "an object", other)),
     }
 }
 
-/// A JSON array, each item read by `read(item, "path[i]")`.
+/// A JSON array, each item read by `read(item, path[i])`.
 pub(crate) fn array<T>(
     value: &Value,
-    path: &str,
-    read: impl Fn(&Value, &str) -> Result<T, Error>,
+    path: &Path<'_>,
+    read: impl Fn(&Value, &Path<'_>) -> Result<T, Error>,
 ) -> Result<Vec<T>, Error> {
     match value {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| read(item, &format!("{path}[{i}]")))
+            .map(|(i, item)| read(item, &Path::Index(path, i)))
             .collect(),
-        other => Err(expected(path, "an array", other)),
+        // "sequence": the word of the server's messages since its first
+        // version, which clients may match on.
+        other => Err(expected(path, "a sequence (an array)", other)),
     }
 }
 
 /// The error for a value of the wrong kind.
 #[cold]
-pub(crate) fn expected(path: &str, what: &str, found: &Value) -> Error {
+pub(crate) fn expected(path: &Path<'_>, what: &str, found: &Value) -> Error {
     let found = match found {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -559,7 +596,7 @@ pub(crate) fn expected(path: &str, what: &str, found: &Value) -> Error {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    Error::wire(path, format!("expected {what}, found {found}"))
+    Error::wire(path.to_string(), format!("expected {what}, found {found}"))
 }
 
 #[cfg(test)]
@@ -673,16 +710,33 @@ mod tests {
 
     #[test]
     fn reads_members_with_paths() {
-        let v = json!({"a": {"b": 5}, "n": null});
-        let top = Members::of(&v, "").unwrap();
-        let a = top.read("a", |v, p| Ok((v.clone(), p.to_owned()))).unwrap();
-        assert_eq!(a.1, "a");
-        let inner = Members::of(&a.0, &a.1).unwrap();
-        let err = inner.string("b").unwrap_err().to_string();
-        assert_eq!(err, "a.b: expected a string, found a number");
+        let v = json!({"a": {"b": 5}, "n": null, "list": [1, {"c": 2}]});
+        let root = Path::Text("");
+        let top = Members::of(&v, &root).unwrap();
+        let err = top
+            .read("a", |a, path| Members::of(a, path)?.string("b"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "a.b: expected a string, found a number");
+        let err = top
+            .read("a", |a, path| Members::of(a, path)?.string("c"))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "a: missing field `c`");
+        let err = top
+            .read("list", |list, path| {
+                array(list, path, |item, path| {
+                    Members::of(item, path)?.string("c")
+                })
+            })
+            .unwrap_err();
         assert_eq!(
-            inner.string("c").unwrap_err().to_string(),
-            "a: missing field `c`"
+            err.to_string(),
+            "list[0]: expected an object, found a number"
+        );
+        let within = Path::Text("changes[3]");
+        let err = Members::of(&v, &within).unwrap().string("n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "changes[3].n: expected a string, found null"
         );
         assert!(top.optional("n").is_none());
         assert!(top.read_optional("n", string).unwrap().is_none());

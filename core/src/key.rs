@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::{Error, canonical};
@@ -71,19 +70,6 @@ fn is_valid_key(value: &Value, top: bool) -> bool {
 
 fn shorten(s: &str) -> String {
     crate::error::shorten(s, 48)
-}
-
-impl Serialize for RecordKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for RecordKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        RecordKey::new(value).map_err(serde::de::Error::custom)
-    }
 }
 
 #[cfg(test)]

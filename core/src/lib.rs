@@ -9,14 +9,18 @@
 //!   [`Lifecycle`], merged last-write-wins into a [`RecordState`].
 //! - [`replica`]: the browser replica's rules — pending writes grouped per
 //!   record, and how a remote change meets the local copy.
+//! - [`outbox`]: refused pushes — what sets a change aside, how a refused
+//!   batch is narrowed down to the changes the server refuses.
 //! - [`ingest`]: the server's rule for merging a pushed change into a stored
 //!   record (admitting device stamps, idempotent retries).
 //! - [`canonical`]: canonical JSON, which breaks exact timestamp ties.
 //! - [`key`]: [`RecordKey`], the primary key of a synced record.
-//! - [`wire`]: the JSON messages of the protocol, parsed with errors that
-//!   name the path of the problem.
-//! - [`json`] and [`codec`]: JSON text and the wire messages without serde,
-//!   for the browser package's size; tested to agree with [`wire`]'s serde.
+//! - [`wire`]: the messages of the protocol, each type declared once.
+//! - [`codec`]: their one JSON reader and writer, used by server and browser,
+//!   with errors that name the path of the problem; no serde derives, for
+//!   the browser package's size.
+//! - [`json`]: JSON text ⇄ values without serde, for the browser package;
+//!   tested to agree with serde_json, which the server parses bodies with.
 //! - [`schema`]: Dexie schema strings → object stores and indexes.
 //! - [`coalesce`]: many local writes → one push change per record, and
 //!   Dexie.Observable `_changes` rows ⇄ wire changes.
@@ -45,6 +49,7 @@ pub mod hlc;
 pub mod ingest;
 pub mod json;
 pub mod key;
+pub mod outbox;
 pub mod record;
 pub mod replica;
 pub mod schema;

@@ -141,7 +141,7 @@ mod tests {
     }
 
     fn row(rev: u64, v: Value, stamp: Timestamp) -> ChangeRow {
-        let mut row: ChangeRow = serde_json::from_value(v).unwrap();
+        let mut row = ChangeRow::from_json(&v, "").unwrap();
         row.rev = Some(rev);
         row.stamp = Some(stamp);
         row

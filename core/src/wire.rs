@@ -1,10 +1,13 @@
 //! Wire types of SPEC §2: push, pull, WebSocket messages, conflicts, errors.
 //!
-//! Parsing goes through [`parse`], which reports *where* a message is wrong
-//! (`changes[2].fields.title.updatedAt: …`) and what was expected, then
-//! through each request's `validate`, which checks what serde cannot (an
-//! update without fields, an empty table name, a reserved field name).
-//! Unknown fields are ignored everywhere, so newer clients can add fields.
+//! Each type is declared here once; its JSON form (member names, which are
+//! optional, how each is read and written) is in [`crate::codec`], which the
+//! server and the browser package both use. The server parses a body with
+//! [`parse`], which reports *where* a message is wrong
+//! (`changes[2].fields.title.updatedAt: …`) and what was expected; each
+//! request's `validate` then checks what the shape cannot (an update without
+//! fields, an empty table name, a reserved field name). Unknown fields are
+//! ignored everywhere, so newer clients can add fields.
 //!
 //! # Extensions to the SPEC's change shape (all optional)
 //! - `insertedAt` on an `insert`: when the whole-record write happened. A
@@ -17,8 +20,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::Error;
@@ -33,74 +34,29 @@ pub const MAX_FIELD_NAME_LEN: usize = 256;
 /// Most fields one change may carry (`data` and `fields` together).
 pub const MAX_FIELDS_PER_CHANGE: usize = 1000;
 
-/// Parses a JSON message, naming the path of the first problem.
+/// Parses a JSON body as the server receives it and reads it with `read`,
+/// one of [`crate::codec`]'s readers (`PushRequest::from_json`, …).
 ///
-/// The fast path is plain serde; only a message that fails is parsed again
-/// with path tracking, to say where it failed.
-pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
-    match serde_json::from_slice(body) {
-        Ok(value) => Ok(value),
-        Err(_) => Err(parse_error::<T>(body)),
-    }
-}
-
-#[cold]
-fn parse_error<T: DeserializeOwned>(body: &[u8]) -> Error {
-    // A shape error can come before a syntax error further on: report
-    // malformed JSON first.
-    if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return malformed(&syntax);
-    }
-    shape_error::<T>(body)
-}
-
-#[cfg(feature = "path-errors")]
-fn shape_error<T: DeserializeOwned>(body: &[u8]) -> Error {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize::<_, T>(&mut de) {
-        Err(err) => {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if inner.is_data() {
-                Error::wire(path, inner.to_string())
-            } else {
-                malformed(&inner)
-            }
-        }
-        Ok(_) => match de.end() {
-            Err(e) => malformed(&e),
-            Ok(()) => Error::wire(".", "the message could not be read"),
-        },
-    }
-}
-
-/// Without path tracking the shape error says only where in the text it is.
-#[cfg(not(feature = "path-errors"))]
-fn shape_error<T: DeserializeOwned>(body: &[u8]) -> Error {
-    match serde_json::from_slice::<T>(body) {
-        Err(e) if e.is_data() => Error::wire(
-            format!("line {} column {}", e.line(), e.column()),
-            e.to_string(),
-        ),
-        Err(e) => malformed(&e),
-        Ok(_) => Error::wire(".", "the message could not be read"),
-    }
-}
-
-fn malformed(err: &serde_json::Error) -> Error {
-    Error::MalformedJson {
-        message: err.to_string(),
-    }
+/// The text goes through serde_json's parser, not [`crate::json`]: it reads
+/// bytes (a body need not be UTF-8, and saying so is its error) and its
+/// syntax errors are the ones the server has always answered with. The
+/// browser package never calls this, so no serde code reaches it.
+pub fn parse<T>(
+    body: &[u8],
+    read: impl FnOnce(&Value, &str) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| Error::MalformedJson {
+        message: e.to_string(),
+    })?;
+    read(&value, "")
 }
 
 /// An opaque sync position handed out by the server.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor(pub String);
 
 /// The kind of a change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A whole-record write (create, or replace/re-create).
     Insert,
@@ -111,21 +67,13 @@ pub enum Op {
 }
 
 /// One field's write: its value and timestamp (`updatedAt`, or `at`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct FieldWrite {
     /// The value written; `None` only when it was missing on the wire.
-    #[serde(
-        default,
-        deserialize_with = "present",
-        serialize_with = "value_or_null"
-    )]
     pub value: Option<Value>,
     /// When the field was written.
-    #[serde(alias = "at")]
     pub updated_at: Timestamp,
     /// The write removed the property.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
 }
 
@@ -160,17 +108,8 @@ impl FieldWrite {
     }
 }
 
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
-fn value_or_null<S: Serializer>(value: &Option<Value>, s: S) -> Result<S::Ok, S::Error> {
-    value.as_ref().unwrap_or(&Value::Null).serialize(s)
-}
-
 /// One record's change, as pushed by clients and returned by the server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Change {
     /// The table (Dexie store) name.
     pub table: String,
@@ -179,22 +118,18 @@ pub struct Change {
     /// What kind of write.
     pub op: Op,
     /// Per-field values with their timestamps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, FieldWrite>>,
     /// Plain values, stamped with the receiver's time (as other clients of
     /// this protocol send for inserts). `fields` wins where both name a field.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Map<String, Value>>,
     /// When an `insert` happened (extension; see the module docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inserted_at: Option<Timestamp>,
     /// When a `delete` happened; the receiver's time when missing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Timestamp>,
 }
 
 impl Change {
-    /// Checks what serde cannot; `path` prefixes the error, e.g. `changes[3]`.
+    /// Checks what reading cannot; `path` prefixes the error, e.g. `changes[3]`.
     pub fn validate(&self, path: &str) -> Result<(), Error> {
         validate_table_name(&self.table).map_err(|m| Error::wire(format!("{path}.table"), m))?;
         if self.op == Op::Update && self.fields.is_none() && self.data.is_none() {
@@ -328,13 +263,11 @@ fn validate_field_name(name: &str) -> Result<(), String> {
 }
 
 /// `POST /sync/{appId}` body.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PushRequest {
     /// The pushing client (one per tab or device).
     pub client_id: String,
     /// Where the client's previous sync ended; `None` on the first sync.
-    #[serde(default)]
     pub since: Option<Cursor>,
     /// The changes, applied atomically.
     pub changes: Vec<Change>,
@@ -343,7 +276,7 @@ pub struct PushRequest {
 impl PushRequest {
     /// Parses and validates a push body.
     pub fn parse(body: &[u8]) -> Result<Self, Error> {
-        let request: PushRequest = parse(body)?;
+        let request = parse(body, PushRequest::from_json)?;
         request.validate()?;
         Ok(request)
     }
@@ -361,8 +294,7 @@ impl PushRequest {
 }
 
 /// A pushed field that lost to a newer value already on the server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Conflict {
     /// The table.
     pub table: String,
@@ -397,8 +329,7 @@ impl Conflict {
 }
 
 /// Response to a push.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PushResponse {
     /// Changes other clients made since the request's `since`.
     pub server_changes: Vec<Change>,
@@ -409,15 +340,13 @@ pub struct PushResponse {
 }
 
 /// Query of `GET /sync/{appId}/pull`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PullQuery {
     /// The table to pull.
     pub collection: String,
     /// Where the previous pull ended (a cursor or an RFC 3339 timestamp).
-    #[serde(default)]
     pub since: Option<String>,
     /// Largest page wanted; the server may return fewer.
-    #[serde(default)]
     pub limit: Option<u32>,
 }
 
@@ -529,8 +458,7 @@ impl Since {
 }
 
 /// Response to a pull.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PullResponse {
     /// Changed records, each once, in the server's order.
     pub server_changes: Vec<Change>,
@@ -541,21 +469,22 @@ pub struct PullResponse {
 }
 
 /// A WebSocket message from a client.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ClientMessage {
     /// Authenticate the socket (must come first, within 10 s).
     Auth {
         /// The bearer token (JWT).
         token: String,
+        /// The client (tab or device) the socket belongs to (JSON
+        /// `clientId`): it is not told of its own pushes.
+        client_id: Option<String>,
     },
     /// Keepalive.
     Ping,
 }
 
 /// A WebSocket message from the server.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ServerMessage {
     /// The token was accepted.
     AuthOk,
@@ -574,14 +503,14 @@ pub enum ServerMessage {
 }
 
 /// The body of every non-2xx response.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// A machine code and a human sentence.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ErrorDetail {
     /// Machine-readable code, e.g. `invalid_change`.
     pub code: String,
@@ -589,16 +518,14 @@ pub struct ErrorDetail {
     pub message: String,
     /// Particulars a program can act on; absent (not `null`) when there
     /// are none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<ErrorDetails>,
 }
 
 /// Machine-readable particulars of an error.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ErrorDetails {
     /// The position in the push's `changes` of the change that was refused
     /// (the whole batch was).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<u64>,
 }
 
@@ -649,10 +576,13 @@ mod tests {
 
     #[test]
     fn at_is_a_synonym_of_updated_at_and_unknown_fields_are_ignored() {
-        let change: Change = parse(&body(json!({
-            "table": "todos", "id": 5, "op": "update", "extra": [1],
-            "fields": { "done": { "value": true, "at": "2024-01-01T00:00:00Z", "who": "x" } }
-        })))
+        let change = parse(
+            &body(json!({
+                "table": "todos", "id": 5, "op": "update", "extra": [1],
+                "fields": { "done": { "value": true, "at": "2024-01-01T00:00:00Z", "who": "x" } }
+            })),
+            Change::from_json,
+        )
         .unwrap();
         let write = &change.fields.unwrap()["done"];
         assert_eq!(
@@ -668,6 +598,11 @@ mod tests {
                 json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": "upsert"}]}),
                 "changes[0].op",
                 "unknown variant `upsert`, expected one of `insert`, `update`, `delete`",
+            ),
+            (
+                json!({"clientId": "c", "changes": [{"table": "t", "id": "1", "op": 3}]}),
+                "changes[0].op",
+                "expected one of `insert`, `update`, `delete`, found a number",
             ),
             (
                 json!({"clientId": "c", "changes": [{"id": "1", "op": "delete"}]}),
@@ -723,17 +658,18 @@ mod tests {
                 "changes",
                 "expected a sequence",
             ),
-            (json!({"changes": []}), ".", "missing field `clientId`"),
+            (
+                json!({"clientId": "c", "since": 41, "changes": []}),
+                "since",
+                "expected a string, found a number",
+            ),
+            (json!({"changes": []}), "", "missing field `clientId`"),
+            (json!([]), "", "expected an object, found an array"),
         ];
         for (input, path, needle) in cases {
             match PushRequest::parse(&body(input.clone())) {
                 Err(Error::Wire { path: p, message }) => {
-                    if cfg!(feature = "path-errors") {
-                        assert_eq!(p, path, "{input}: {message}");
-                    } else {
-                        // Validation after parsing still names paths.
-                        assert!(p == path || p.starts_with("line 1 column "), "{input}: {p}");
-                    }
+                    assert_eq!(p, path, "{input}: {message}");
                     assert!(message.contains(needle), "{input}: {message}");
                 }
                 other => panic!("{input}: expected a wire error, got {other:?}"),
@@ -743,7 +679,12 @@ mod tests {
 
     #[test]
     fn malformed_json_is_its_own_error() {
-        for bad in [&b"{\"clientId\": "[..], b"not json", b"{} trailing"] {
+        for bad in [
+            &b"{\"clientId\": "[..],
+            b"not json",
+            b"{} trailing",
+            b"{\"clientId\": \"\xff\"}",
+        ] {
             assert!(matches!(
                 PushRequest::parse(bad),
                 Err(Error::MalformedJson { .. })
@@ -753,11 +694,14 @@ mod tests {
 
     #[test]
     fn data_takes_receive_time_and_fields_win() {
-        let change: Change = parse(&body(json!({
-            "table": "todos", "id": "t1", "op": "insert",
-            "data": { "title": "plain", "done": false },
-            "fields": { "title": { "value": "stamped", "updatedAt": "2024-01-01T00:00:05Z" } }
-        })))
+        let change = parse(
+            &body(json!({
+                "table": "todos", "id": "t1", "op": "insert",
+                "data": { "title": "plain", "done": false },
+                "fields": { "title": { "value": "stamped", "updatedAt": "2024-01-01T00:00:05Z" } }
+            })),
+            Change::from_json,
+        )
         .unwrap();
         let received = Timestamp::parse("2024-01-01T00:00:09Z").unwrap();
         let state = change.to_state(received);
@@ -781,12 +725,13 @@ mod tests {
         ));
         let change = Change::from_state("todos", &key, &state).unwrap();
         assert_eq!(change.op, Op::Insert);
-        let json = serde_json::to_value(&change).unwrap();
+        let text = change.to_json();
+        let json = crate::json::parse(&text).unwrap();
         assert_eq!(
             json["fields"]["n"],
             json!({"value": null, "updatedAt": "2024-01-01T00:00:02.000000000Z", "removed": true})
         );
-        let back: Change = serde_json::from_value(json).unwrap();
+        let back = parse(text.as_bytes(), Change::from_json).unwrap();
         assert_eq!(back.to_state(Timestamp::ZERO), state);
 
         let deleted = RecordState::delete(ts("2024-01-01T00:00:03Z"));
@@ -798,33 +743,78 @@ mod tests {
 
     #[test]
     fn websocket_messages_match_the_spec() {
-        let auth: ClientMessage = parse(br#"{"type":"auth","token":"jwt"}"#).unwrap();
+        let client = |text: &str| parse(text.as_bytes(), ClientMessage::from_json);
         assert_eq!(
-            auth,
-            ClientMessage::Auth {
-                token: "jwt".into()
-            }
+            client(r#"{"type":"auth","token":"jwt"}"#),
+            Ok(ClientMessage::Auth {
+                token: "jwt".into(),
+                client_id: None
+            })
         );
         assert_eq!(
-            parse::<ClientMessage>(br#"{"type":"ping"}"#).unwrap(),
-            ClientMessage::Ping
+            client(r#"{"type":"auth","token":"jwt","clientId":"tab-1","v":2}"#),
+            Ok(ClientMessage::Auth {
+                token: "jwt".into(),
+                client_id: Some("tab-1".into())
+            })
         );
-        assert!(parse::<ClientMessage>(br#"{"type":"shout"}"#).is_err());
-        let out = |m: &ServerMessage| serde_json::to_value(m).unwrap();
-        assert_eq!(out(&ServerMessage::AuthOk), json!({"type": "auth-ok"}));
-        assert_eq!(out(&ServerMessage::Pong), json!({"type": "pong"}));
+        assert_eq!(client(r#"{"type":"ping"}"#), Ok(ClientMessage::Ping));
+        let refused = [
+            (
+                r#"{"type":"shout"}"#,
+                "type: unknown variant `shout`, expected `auth` or `ping`",
+            ),
+            (
+                r#"{"type":7}"#,
+                "type: expected `auth` or `ping`, found a number",
+            ),
+            (r#"{"token":"jwt"}"#, "missing field `type`"),
+            (r#"{"type":"auth"}"#, "missing field `token`"),
+            (
+                r#"{"type":"auth","token":5}"#,
+                "token: expected a string, found a number",
+            ),
+            (
+                r#"{"type":"auth","token":"t","clientId":[]}"#,
+                "clientId: expected a string, found an array",
+            ),
+            (r#""ping""#, "expected an object, found a string"),
+        ];
+        for (text, message) in refused {
+            assert_eq!(client(text).unwrap_err().to_string(), message, "{text}");
+        }
+        assert!(matches!(client("{"), Err(Error::MalformedJson { .. })));
+
+        let server = |text: &str| parse(text.as_bytes(), ServerMessage::from_json);
+        assert_eq!(server(r#"{"type":"auth-ok"}"#), Ok(ServerMessage::AuthOk));
+        assert_eq!(server(r#"{"type":"pong"}"#), Ok(ServerMessage::Pong));
         assert_eq!(
-            out(&ServerMessage::SyncAvailable {
+            server(r#"{"type":"sync-available","tables":["todos"]}"#),
+            Ok(ServerMessage::SyncAvailable {
                 tables: vec!["todos".into()]
-            }),
-            json!({"type": "sync-available", "tables": ["todos"]})
+            })
         );
         assert_eq!(
-            out(&ServerMessage::Error {
+            server(r#"{"type":"error","message":"bad token"}"#),
+            Ok(ServerMessage::Error {
                 message: "bad token".into()
-            }),
-            json!({"type": "error", "message": "bad token"})
+            })
         );
+        let refused = [
+            (
+                r#"{"type":"ping"}"#,
+                "type: unknown variant `ping`, expected one of `auth-ok`, `error`, `sync-available`, `pong`",
+            ),
+            (r#"{"type":"sync-available"}"#, "missing field `tables`"),
+            (
+                r#"{"type":"sync-available","tables":[1]}"#,
+                "tables[0]: expected a string, found a number",
+            ),
+            (r#"{"type":"error"}"#, "missing field `message`"),
+        ];
+        for (text, message) in refused {
+            assert_eq!(server(text).unwrap_err().to_string(), message, "{text}");
+        }
     }
 
     #[test]
@@ -835,22 +825,21 @@ mod tests {
             has_more: true,
         };
         assert_eq!(
-            serde_json::to_value(&resp).unwrap(),
-            json!({"serverChanges": [], "syncedUntil": "42", "hasMore": true})
+            resp.to_json(),
+            r#"{"serverChanges":[],"syncedUntil":"42","hasMore":true}"#
         );
         assert_eq!(
-            serde_json::to_value(ErrorBody::new("unauthorized", "token expired")).unwrap(),
-            json!({"error": {"code": "unauthorized", "message": "token expired"}})
+            ErrorBody::new("unauthorized", "token expired").to_json(),
+            r#"{"error":{"code":"unauthorized","message":"token expired"}}"#
         );
         let refused = ErrorBody::new("invalid_request", "changes[1].table: empty")
             .with_details(ErrorDetails { index: Some(1) });
         assert_eq!(
-            serde_json::to_value(&refused).unwrap(),
-            json!({"error": {"code": "invalid_request", "message": "changes[1].table: empty",
-                             "details": {"index": 1}}})
+            refused.to_json(),
+            r#"{"error":{"code":"invalid_request","message":"changes[1].table: empty","details":{"index":1}}}"#
         );
         assert_eq!(
-            ErrorBody::from_json(&serde_json::to_value(&refused).unwrap(), ""),
+            ErrorBody::from_json(&serde_json::from_str(&refused.to_json()).unwrap(), ""),
             Ok(refused)
         );
         let loss = FieldLoss {
@@ -859,7 +848,7 @@ mod tests {
             winner: Register::new(json!("Buy eggs"), Timestamp::new(2, 0)),
         };
         let c = Conflict::from_loss("todos", &RecordKey::new(json!("t1")).unwrap(), &loss);
-        let v = serde_json::to_value(&c).unwrap();
+        let v = c.to_json();
         for key in [
             "table",
             "id",

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use fieldsync_core::replica::{apply_remote, group_pending};
-use fieldsync_core::{Change, ChangeRow, Clock, RecordKey, RecordState, Timestamp};
+use fieldsync_core::{Change, ChangeRow, Clock, RecordKey, RecordState, Timestamp, wire};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -96,8 +96,8 @@ impl Client {
     ) {
         let stamp = self.clock.now(wall + self.skew);
         self.next_rev += 1;
-        let mut row: ChangeRow =
-            serde_json::from_value(json!({"table": "t", "key": key, "type": kind})).unwrap();
+        let mut row =
+            ChangeRow::from_json(&json!({"table": "t", "key": key, "type": kind}), "").unwrap();
         row.rev = Some(self.next_rev);
         row.stamp = Some(stamp);
         row.obj = obj;
@@ -110,8 +110,7 @@ impl Client {
         for record in &pending {
             let change = record.to_change().unwrap();
             // Over the wire and back, as the real client and server do.
-            let change: Change =
-                serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
+            let change = wire::parse(change.to_json().as_bytes(), Change::from_json).unwrap();
             server
                 .records
                 .entry(change.id.to_string())

@@ -1,12 +1,24 @@
-//! The browser's JSON path (core::json and core::codec, no serde) against
-//! the server's (serde_json and the serde derives): the same texts parse to
-//! the same values; every message serde reads, the codec reads alike; every
-//! push the codec writes is what serde writes.
+//! The browser's JSON reader and writer (core::json) against serde_json, the
+//! server's parser: the same texts parse to the same values and write back
+//! to the same bytes. On whatever the wire codec reads, its writer's text
+//! reads back (by either parser) to the same message.
 #![no_main]
 
-use fieldsync_core::{ChangeRow, PullResponse, PushRequest, PushResponse, codec, json};
+use fieldsync_core::{Error, PullResponse, PushRequest, PushResponse, codec, json};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
+
+/// `message`, written by the codec and read back through both parsers.
+fn round_trip<T: PartialEq + std::fmt::Debug>(
+    message: &T,
+    text: String,
+    read: fn(&Value, &str) -> Result<T, Error>,
+) {
+    let ours = json::parse(&text).expect("the codec writes JSON");
+    let theirs: Value = serde_json::from_str(&text).expect("serde_json reads it");
+    assert_eq!(ours, theirs, "{text}");
+    assert_eq!(&read(&ours, "").expect("it reads back"), message, "{text}");
+}
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -24,16 +36,14 @@ fuzz_target!(|data: &[u8]| {
         serde_json::to_string(&value).unwrap()
     );
 
-    if let Ok(pull) = serde_json::from_value::<PullResponse>(value.clone()) {
-        assert_eq!(PullResponse::from_json(&value, "").unwrap(), pull);
+    if let Ok(pull) = PullResponse::from_json(&value, "") {
+        round_trip(&pull, pull.to_json(), PullResponse::from_json);
     }
-    if let Ok(push) = serde_json::from_value::<PushResponse>(value.clone()) {
-        assert_eq!(PushResponse::from_json(&value, "").unwrap(), push);
+    if let Ok(push) = PushResponse::from_json(&value, "") {
+        round_trip(&push, push.to_json(), PushResponse::from_json);
     }
-    if let Ok(rows) = serde_json::from_value::<Vec<ChangeRow>>(value.clone()) {
-        assert_eq!(codec::change_rows(&value, "").unwrap(), rows);
+    if let Ok(push) = PushRequest::from_json(&value, "") {
+        round_trip(&push, push.to_json(), PushRequest::from_json);
     }
-    if let Ok(push) = serde_json::from_value::<PushRequest>(value.clone()) {
-        assert_eq!(push.to_json(), serde_json::to_string(&push).unwrap());
-    }
+    let _ = codec::change_rows(&value, "");
 });

@@ -7,17 +7,17 @@ use fieldsync_core::{ClientMessage, ServerMessage, wire};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = wire::parse::<ClientMessage>(data) {
-        let json = serde_json::to_vec(&message).expect("serialises");
+    if let Ok(message) = wire::parse(data, ClientMessage::from_json) {
+        let json = message.to_json();
         assert_eq!(
-            wire::parse::<ClientMessage>(&json).expect("parses"),
+            wire::parse(json.as_bytes(), ClientMessage::from_json).expect("parses"),
             message
         );
     }
-    if let Ok(message) = wire::parse::<ServerMessage>(data) {
-        let json = serde_json::to_vec(&message).expect("serialises");
+    if let Ok(message) = wire::parse(data, ServerMessage::from_json) {
+        let json = message.to_json();
         assert_eq!(
-            wire::parse::<ServerMessage>(&json).expect("parses"),
+            wire::parse(json.as_bytes(), ServerMessage::from_json).expect("parses"),
             message
         );
     }

@@ -1,7 +1,7 @@
 //! The server's one error type: logs what is internal, answers with the
 //! SPEC's error shape `{"error": {"code", "message", "details"?}}`.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fieldsync_core::{ErrorBody, ErrorDetails};
 
@@ -121,6 +121,12 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (status, axum::Json(self.body())).into_response()
+        let content_type = HeaderValue::from_static("application/json");
+        (
+            status,
+            [(header::CONTENT_TYPE, content_type)],
+            self.body().to_json(),
+        )
+            .into_response()
     }
 }

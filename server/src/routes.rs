@@ -113,6 +113,18 @@ fn check_app_id(app_id: &str) -> Result<(), AppError> {
     }
 }
 
+/// A 200 response carrying `text`, JSON written by the core's codec.
+fn json_text(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
 fn counted<T: IntoResponse>(state: &AppState, result: Result<T, AppError>) -> Response {
     match result {
         Ok(ok) => ok.into_response(),
@@ -158,11 +170,12 @@ async fn push(
                 .notifications
                 .fetch_add(told as u64, Ordering::Relaxed);
         }
-        Ok(Json(PushResponse {
+        let response = PushResponse {
             server_changes: outcome.server_changes,
             conflicts: outcome.conflicts,
             synced_until: outcome.synced_until,
-        }))
+        };
+        Ok(json_text(response.to_json()))
     }
     .await;
     state.metrics.pushes.fetch_add(1, Ordering::Relaxed);
@@ -186,12 +199,11 @@ async fn pull(
             .limit
             .unwrap_or(state.config.max_page)
             .clamp(1, state.config.max_page);
-        Ok(Json(
-            state
-                .store
-                .pull(&app_id, &user, &query.collection, since, limit)
-                .await?,
-        ))
+        let page = state
+            .store
+            .pull(&app_id, &user, &query.collection, since, limit)
+            .await?;
+        Ok(json_text(page.to_json()))
     }
     .await;
     state.metrics.pulls.fetch_add(1, Ordering::Relaxed);
@@ -222,13 +234,12 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn dev_token(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    #[derive(serde::Deserialize)]
-    struct Request {
-        user: String,
-    }
     let result = (|| {
-        let request: Request = wire::parse(&body)?;
-        let user = request.user.trim();
+        // A missing or non-string `user` is refused as an empty one.
+        let user = wire::parse(&body, |value, _| {
+            Ok(value["user"].as_str().unwrap_or_default().trim().to_owned())
+        })?;
+        let user = user.as_str();
         if user.is_empty() || user.len() > 64 {
             return Err(AppError::bad_request(
                 "invalid_request",
@@ -266,8 +277,10 @@ async fn websocket(
 }
 
 async fn send(socket: &mut WebSocket, message: &ServerMessage) -> bool {
-    let text = serde_json::to_string(message).unwrap_or_default();
-    socket.send(Message::Text(text.into())).await.is_ok()
+    socket
+        .send(Message::Text(message.to_json().into()))
+        .await
+        .is_ok()
 }
 
 async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocket) {
@@ -276,30 +289,18 @@ async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocke
     let first = tokio::time::timeout(timeout, socket.next()).await;
     let (user, client_id) = match first {
         Ok(Some(Ok(Message::Text(text)))) => {
-            #[derive(serde::Deserialize)]
-            #[serde(rename_all = "camelCase")]
-            struct Auth {
-                token: String,
-                #[serde(default)]
-                client_id: Option<String>,
-            }
-            let auth: Result<Auth, _> = match wire::parse::<ClientMessage>(text.as_bytes()) {
-                Ok(ClientMessage::Auth { .. }) => {
-                    wire::parse::<Auth>(text.as_bytes()).map_err(|e| e.to_string())
+            match wire::parse(text.as_bytes(), ClientMessage::from_json) {
+                Ok(ClientMessage::Auth { token, client_id }) => {
+                    match state.auth.verify(&token).await {
+                        Ok(user) => (user, client_id),
+                        Err(e) => return reject(socket, &e.to_string()).await,
+                    }
                 }
-                Ok(_) => Err(
-                    "the first message must be {\"type\":\"auth\",\"token\":\"<JWT>\"}".to_owned(),
-                ),
-                Err(e) => Err(e.to_string()),
-            };
-            let auth = match auth {
-                Ok(a) => Ok((state.auth.verify(&a.token).await, a.client_id)),
-                Err(e) => Err(e),
-            };
-            match auth {
-                Ok((Ok(user), client_id)) => (user, client_id),
-                Ok((Err(e), _)) => return reject(socket, &e.to_string()).await,
-                Err(message) => return reject(socket, &message).await,
+                Ok(ClientMessage::Ping) => {
+                    let message = "the first message must be {\"type\":\"auth\",\"token\":\"<JWT>\",\"clientId\":\"<id>\"}";
+                    return reject(socket, message).await;
+                }
+                Err(e) => return reject(socket, &e.to_string()).await,
             }
         }
         Err(_) => {
@@ -331,12 +332,11 @@ async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocke
         tokio::select! {
             outgoing = rx.recv() => {
                 let Some(message) = outgoing else { break };
-                let text = serde_json::to_string(&message).unwrap_or_default();
-                if sink.send(Message::Text(text.into())).await.is_err() { break; }
+                if sink.send(Message::Text(message.to_json().into())).await.is_err() { break; }
             }
             incoming = stream.next() => {
                 let reply = match incoming {
-                    Some(Ok(Message::Text(text))) => match wire::parse::<ClientMessage>(text.as_bytes()) {
+                    Some(Ok(Message::Text(text))) => match wire::parse(text.as_bytes(), ClientMessage::from_json) {
                         Ok(ClientMessage::Ping) => ServerMessage::Pong,
                         Ok(ClientMessage::Auth { .. }) => continue,
                         Err(e) => ServerMessage::Error { message: e.to_string() },
@@ -344,8 +344,7 @@ async fn serve_socket(state: Arc<AppState>, app_id: String, mut socket: WebSocke
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                     Some(Ok(_)) => continue,
                 };
-                let text = serde_json::to_string(&reply).unwrap_or_default();
-                if sink.send(Message::Text(text.into())).await.is_err() { break; }
+                if sink.send(Message::Text(reply.to_json().into())).await.is_err() { break; }
             }
         }
     }

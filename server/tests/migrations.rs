@@ -136,7 +136,7 @@ async fn a_previous_release_database_is_adopted_in_place(backend: Backend) {
         .pull("todo", "alice", "todos", fieldsync_core::Since::Start, 100)
         .await
         .unwrap();
-    let page = serde_json::to_value(&page).unwrap();
+    let page: Value = serde_json::from_str(&page.to_json()).unwrap();
     assert_eq!(
         page,
         json!({
@@ -156,10 +156,14 @@ async fn a_previous_release_database_is_adopted_in_place(backend: Backend) {
     // The clock resumes after the stored stamp; the feed after seq 3.
     let stored = Timestamp::parse("2024-01-02T00:00:00.000000000Z").unwrap();
     assert!(state.clock.lock().unwrap().last() >= stored);
-    let push: PushRequest = serde_json::from_value(json!({
-        "clientId": "tab-a", "since": "c3",
-        "changes": [{"table": "todos", "id": "t3", "op": "insert", "data": {"title": "new"}}]
-    }))
+    let push = PushRequest::parse(
+        json!({
+            "clientId": "tab-a", "since": "c3",
+            "changes": [{"table": "todos", "id": "t3", "op": "insert", "data": {"title": "new"}}]
+        })
+        .to_string()
+        .as_bytes(),
+    )
     .unwrap();
     let clock = Arc::new(Mutex::new(Clock::new()));
     let out = state
@@ -174,10 +178,7 @@ async fn a_previous_release_database_is_adopted_in_place(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(bob.server_changes.len(), 1);
-    assert_eq!(
-        serde_json::to_value(&bob.server_changes[0].id).unwrap(),
-        json!("b")
-    );
+    assert_eq!(bob.server_changes[0].id.as_value(), &json!("b"));
     drop(state);
 
     let (migrations, records, feeds) = recorded(backend, &url).await;
@@ -194,7 +195,7 @@ async fn a_previous_release_database_is_adopted_in_place(backend: Backend) {
     let ids: Vec<Value> = page
         .server_changes
         .iter()
-        .map(|c| serde_json::to_value(&c.id).unwrap())
+        .map(|c| c.id.as_value().clone())
         .collect();
     assert_eq!(ids, [json!("t1"), json!("t2"), json!(7), json!("t3")]);
     assert_eq!(recorded(backend, &url).await.0, [(1, true)]);

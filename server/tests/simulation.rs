@@ -240,9 +240,8 @@ impl Replica {
     ) {
         let stamp = self.clock.now(wall + self.skew);
         self.next_rev += 1;
-        let mut row: ChangeRow =
-            serde_json::from_value(json!({"table": TABLE, "key": key, "type": kind}))
-                .expect("a change row");
+        let mut row = ChangeRow::from_json(&json!({"table": TABLE, "key": key, "type": kind}), "")
+            .expect("a change row");
         row.rev = Some(self.next_rev);
         row.stamp = Some(stamp);
         row.obj = obj;
@@ -322,12 +321,12 @@ impl Replica {
             changes.push(record.to_change().expect("a pending change"));
             revs.extend(&record.revs);
         }
-        let body = serde_json::to_string(&PushRequest {
+        let body = PushRequest {
             client_id: format!("c{client}"),
             since: None,
             changes,
-        })
-        .expect("serialisable");
+        }
+        .to_json();
         Some((body, revs, acked))
     }
 
@@ -475,7 +474,7 @@ impl Sim {
                     synced_until: outcome.synced_until,
                 };
                 Ok(Some(Payload::PushReply {
-                    body: serde_json::to_string(&response).expect("serialisable"),
+                    body: response.to_json(),
                     revs: revs.clone(),
                     acked: acked.clone(),
                 }))
@@ -493,7 +492,7 @@ impl Sim {
                     .await
                     .map_err(|e| format!("pull failed: {e}"))?;
                 Ok(Some(Payload::PullReply {
-                    body: serde_json::to_string(&page).expect("serialisable"),
+                    body: page.to_json(),
                     since: since.clone(),
                 }))
             }
@@ -514,14 +513,16 @@ impl Sim {
             // (the fetch was aborted).
             _ if replica.outstanding != Some(message.request) => {}
             Payload::PushReply { body, revs, acked } => {
-                let response: PushResponse = wire::parse(body.as_bytes()).expect("a push response");
+                let response =
+                    wire::parse(body.as_bytes(), PushResponse::from_json).expect("a push response");
                 replica.apply(&response.server_changes)?;
                 replica.acknowledge(&revs);
                 replica.acked.extend(acked);
                 replica.outstanding = None;
             }
             Payload::PullReply { body, since } => {
-                let page: PullResponse = wire::parse(body.as_bytes()).expect("a pull response");
+                let page =
+                    wire::parse(body.as_bytes(), PullResponse::from_json).expect("a pull response");
                 replica.outstanding = None;
                 // The cursor is checked and set with the page (cursor CAS).
                 if replica.cursor == since {

@@ -74,12 +74,26 @@ export interface Query {
     below?: Key; belowOrEqual?: Key;
     limit?: number;
 }
-/** A record whose pending local values lost, for a conflict resolver. */
-export interface ConflictCase { table: string; id: Key; local: Row; remote: Row | undefined; conflicts: Conflict[] }
+/** A record whose pending local values lost, for a table's conflict resolver. */
+export interface ConflictCase<R = Row> { table: string; id: Key; local: LocalValues<R>; remote: R | undefined; conflicts: Conflict[] }
+/** The pending local values of a record (some of its fields; a {@link Row} stays a Row). */
+export type LocalValues<R> = string extends keyof R ? R : Partial<R>;
 /** A resolver's decision: keep the newest ("remote"), re-apply ours ("local"), or a merged record. */
-export type ConflictDecision = "local" | "remote" | Row | undefined;
-/** What {@link SyncClient.sync} did. */
-export interface SyncResult { pushed: number; pulled: number; conflicts: Conflict[]; syncedUntil?: string }
+export type ConflictDecision<R = Row> = "local" | "remote" | R | undefined;
+/** A change the server refused for good, set aside so it never blocks the others. */
+export interface FailedChange {
+    table: string; id: Key;
+    /** The HTTP status of the refusal (400, 403, 413, …). */
+    status: number;
+    /** The server's error code. */
+    code: string;
+    /** The server's message (for 413: what to do about a record too large). */
+    message: string;
+    /** How many pushes of it were refused. */
+    attempts: number;
+}
+/** What {@link SyncClient.sync} did. `failed`: every change set aside (this run's and earlier ones). */
+export interface SyncResult { pushed: number; pulled: number; conflicts: Conflict[]; failed: FailedChange[]; syncedUntil?: string }
 /** Payload of the "change" event. "external": another tab, or Dexie, wrote. */
 export interface ChangeEvent { tables: string[]; source: "local" | "remote" | "external" }
 /** Payload of the "blocked" event: other tabs hold an older version open. */
@@ -92,30 +106,183 @@ export interface StatusEvent { status: "offline" | "idle" | "syncing" | "error" 
 export interface ErrorEvent { error: Error }
 /** Payload of the "progress" event during long pulls. */
 export interface ProgressEvent { table: string; applied: number }
+/** Payload of the "failed" event: changes the server refused in this run, now set aside. */
+export interface FailedEvent { failed: FailedChange[] }
+/** Each event of {@link SyncClient.on} and its payload. */
+export interface SyncEventMap {
+    change: ChangeEvent; status: StatusEvent; conflict: ConflictEvent; error: ErrorEvent;
+    progress: ProgressEvent; blocked: BlockedEvent; failed: FailedEvent;
+}
 /** The events of {@link SyncClient.on}. */
-export type SyncEventName = "change" | "status" | "conflict" | "error" | "progress" | "blocked";
+export type SyncEventName = keyof SyncEventMap;
 /** Any event payload (see each event's payload type). */
-export type SyncEvent = ChangeEvent | StatusEvent | ConflictEvent | ErrorEvent | ProgressEvent | BlockedEvent;
+export type SyncEvent = SyncEventMap[SyncEventName];
 
-
+/** The record type of each table: `{ todos: Todo, notes: Note }`. */
+export type TableTypes = { [table: string]: object };
+/** What {@link SyncClient.update} takes: fields of `R` with their new values, or dotted key paths (`"address.city"`) with any JSON value; `undefined` removes. */
+export type UpdateSpec<R> = { [F in keyof R]?: R[F] | undefined } & { [keyPath: `${string}.${string}`]: Json | undefined };
+/** A table's name. */
+export type TableName<S extends TableTypes> = keyof S & string;
 
 /**
  * An offline-first client: app data in IndexedDB (Dexie-compatible), every
- * local write logged for sync in the same transaction.
+ * local write logged for sync in the same transaction. `S` maps each table
+ * to its record type (default: any JSON record).
  *
  * @example
  * ```ts
- * const client = await SyncClient.open({
+ * interface Todo { id: string; title: string; done: 0 | 1 }
+ * const client = await SyncClient.open<{ todos: Todo }>({
  *   dbName: "todos-app", version: 1,
- *   schema: { todos: "id, done, [owner+done]" },
+ *   schema: { todos: "id, done" },
  * });
  * await client.put("todos", { id: crypto.randomUUID(), title: "Buy milk", done: 0 });
- * const open = await client.query("todos", { index: "done", equals: 0 });
+ * const open: Todo[] = await client.query("todos", { index: "done", equals: 0 });
  * ```
  */
-export class SyncClient {
+export class SyncClient<S extends TableTypes = { [table: string]: Row }> {
     private constructor();
+    /** Frees the client's memory in wasm (after {@link SyncClient.close}). */
     free(): void;
+    /**
+     * Opens (creating or upgrading) the database and returns a client. With
+     * no `serverUrl` it is a local-only store.
+     *
+     * @example
+     * ```ts
+     * const client = await SyncClient.open({ dbName: "app", version: 1, schema: { todos: "id, done" } });
+     * ```
+     */
+    static open<S extends TableTypes = { [table: string]: Row }>(options: SyncClientOptions): Promise<SyncClient<S>>;
+    /**
+     * fieldsync's own stores as a Dexie schema fragment. An app that also
+     * opens the database with Dexie must spread it into every
+     * `stores({...})`, because Dexie deletes undeclared stores when it
+     * upgrades.
+     *
+     * @example
+     * ```ts
+     * db.version(2).stores({ ...SyncClient.dexieStores(), todos: "id, done" });
+     * ```
+     */
+    static dexieStores(): Record<string, string>;
+    /** This client's id: generated once and kept in the database, unless `clientId` was given to `open`. */
+    readonly clientId: string;
+    /** The database name. */
+    readonly dbName: string;
+    /** Whether this tab leads background sync for its database. */
+    readonly leader: boolean;
+    /** Whether the live WebSocket is open and the server accepted its token. */
+    readonly live: boolean;
+    /** When the last successful sync ended (ms since the epoch), if any. */
+    readonly lastSyncedAt: number | undefined;
+    /**
+     * `"idle"`, `"syncing"`, `"offline"` (the server could not be reached, or
+     * the browser is offline) or `"error"`; the `status` event reports changes.
+     */
+    readonly status: "idle" | "syncing" | "offline" | "error";
+    /**
+     * Inserts or replaces a whole record (stamping every field) and logs the
+     * write, in one transaction. Resolves to the record's key. `key` is only
+     * for tables whose keys live outside the records.
+     *
+     * @example
+     * ```ts
+     * await client.put("todos", { id: "t1", title: "Buy milk", done: 0 });
+     * ```
+     */
+    put<T extends TableName<S>>(table: T, record: S[T], key?: Key | null): Promise<Key>;
+    /**
+     * Puts many records in one transaction: all are written, or none.
+     * Resolves to the number written.
+     *
+     * @example
+     * ```ts
+     * await client.bulkPut("todos", [{ id: "a", done: 0 }, { id: "b", done: 1 }]);
+     * ```
+     */
+    bulkPut<T extends TableName<S>>(table: T, records: S[T][]): Promise<number>;
+    /**
+     * Changes fields of one record: `changes` maps fields, or key paths
+     * (`"address.city"`), to new values; `undefined` removes a property.
+     * Resolves to 1, or 0 when there is no such record (as Dexie does).
+     *
+     * @example
+     * ```ts
+     * await client.update("todos", "t1", { done: 1 });
+     * ```
+     */
+    update<T extends TableName<S>>(table: T, key: Key, changes: UpdateSpec<S[T]>): Promise<number>;
+    /**
+     * Deletes one record (a no-op when it does not exist).
+     *
+     * @example
+     * ```ts
+     * await client.delete("todos", "t1");
+     * ```
+     */
+    delete(table: TableName<S>, key: Key): Promise<void>;
+    /**
+     * One record, or `undefined`.
+     *
+     * @example
+     * ```ts
+     * const todo = await client.get("todos", "t1");
+     * ```
+     */
+    get<T extends TableName<S>>(table: T, key: Key): Promise<S[T] | undefined>;
+    /**
+     * Every record of a table, in primary-key order.
+     *
+     * @example
+     * ```ts
+     * const all = await client.getAll("todos");
+     * ```
+     */
+    getAll<T extends TableName<S>>(table: T): Promise<S[T][]>;
+    /**
+     * Records whose index key equals a value or lies in a range, in index order.
+     *
+     * @example
+     * ```ts
+     * const open = await client.query("todos", { index: "done", equals: 0 });
+     * const recent = await client.query("todos", { index: "createdAt", aboveOrEqual: since, limit: 50 });
+     * ```
+     */
+    query<T extends TableName<S>>(table: T, query: Query): Promise<S[T][]>;
+    /**
+     * How many records a table holds.
+     *
+     * @example
+     * ```ts
+     * const n = await client.count("todos");
+     * ```
+     */
+    count(table: TableName<S>): Promise<number>;
+    /**
+     * How many local writes wait for the server (changes it refused are
+     * listed by {@link SyncClient.failedChanges} instead).
+     *
+     * @example
+     * ```ts
+     * badge.textContent = String(await client.pendingCount());
+     * ```
+     */
+    pendingCount(): Promise<number>;
+    /**
+     * Pending local writes, coalesced to one change per record (at most
+     * `maxRecords`, default 500), for a custom transport. Acknowledge them
+     * with {@link SyncClient.acknowledge} once the server stored them.
+     *
+     * @example
+     * ```ts
+     * const batch = await client.pendingChanges(100);
+     * await myTransport.send(batch.changes);
+     * await client.acknowledge(batch);
+     * ```
+     */
+    pendingChanges(maxRecords?: number | null): Promise<PendingBatch>;
     /**
      * Marks a batch from {@link SyncClient.pendingChanges} as stored by the
      * server, atomically. Writes made after the batch was read stay pending.
@@ -139,154 +306,53 @@ export class SyncClient {
      */
     applyRemoteChanges(changes: Change[]): Promise<ApplyResult>;
     /**
-     * Puts many records in one transaction: all are written, or none.
-     * Resolves to the number written.
+     * The changes the server refused for good (a 4xx other than 401, 408 and
+     * 429), set aside so they never block the rest: each with the server's
+     * status, code and message and how many pushes were refused. A new local
+     * write to the record, or {@link SyncClient.retryFailed}, queues it again.
      *
      * @example
      * ```ts
-     * await client.bulkPut("todos", [{ id: "a", done: 0 }, { id: "b", done: 1 }]);
+     * for (const f of await client.failedChanges()) console.warn(f.table, f.id, f.message);
      * ```
      */
-    bulkPut(table: string, records: Row[]): Promise<number>;
+    failedChanges(): Promise<FailedChange[]>;
     /**
-     * Closes the database connection and drops every listener.
+     * Queues every change set aside again (say, after the server's rules
+     * changed); background sync pushes them at once. Resolves to how many
+     * records were re-queued.
      *
      * @example
      * ```ts
-     * await client.close();
+     * await client.retryFailed();
+     * await client.sync();
      * ```
      */
-    close(): Promise<void>;
+    retryFailed(): Promise<number>;
     /**
-     * How many records a table holds.
+     * Drops the local change set aside for one record, and the local copy of
+     * the record: the server's state (if it has the record) comes back with
+     * the next sync, which re-reads that table. Resolves to whether such a
+     * change existed.
      *
      * @example
      * ```ts
-     * const n = await client.count("todos");
+     * await client.discardFailed("todos", "t1");
      * ```
      */
-    count(table: string): Promise<number>;
+    discardFailed(table: TableName<S>, key: Key): Promise<boolean>;
     /**
-     * Deletes one record (a no-op when it does not exist).
+     * Pushes pending writes and pulls every synced table. Concurrent calls
+     * share one run. Resolves to what was pushed, pulled and lost, and the
+     * changes set aside; rejects with a `NetworkError`, `AuthError` or
+     * `ServerError` — writes stay pending either way.
      *
      * @example
      * ```ts
-     * await client.delete("todos", "t1");
+     * const { pushed, pulled, conflicts, failed } = await client.sync();
      * ```
      */
-    delete(table: string, key: Key): Promise<void>;
-    /**
-     * fieldsync's own stores as a Dexie schema fragment. An app that also
-     * opens the database with Dexie must spread it into every
-     * `stores({...})`, because Dexie deletes undeclared stores when it
-     * upgrades.
-     *
-     * @example
-     * ```ts
-     * db.version(2).stores({ ...SyncClient.dexieStores(), todos: "id, done" });
-     * ```
-     */
-    static dexieStores(): Record<string, string>;
-    /**
-     * Every record of a table, in primary-key order.
-     *
-     * @example
-     * ```ts
-     * const all = await client.getAll("todos");
-     * ```
-     */
-    getAll(table: string): Promise<Row[]>;
-    /**
-     * One record, or `undefined`.
-     *
-     * @example
-     * ```ts
-     * const todo = await client.get("todos", "t1");
-     * ```
-     */
-    get(table: string, key: Key): Promise<Row | undefined>;
-    /**
-     * Subscribes to an event; returns a function that unsubscribes. A
-     * callback that throws is reported on the console and never breaks
-     * fieldsync.
-     *
-     * @example
-     * ```ts
-     * const off = client.on("change", (e) => render((e as ChangeEvent).tables));
-     * off();
-     * ```
-     */
-    on(event: SyncEventName, callback: (payload: SyncEvent) => void): () => void;
-    /**
-     * Opens (creating or upgrading) the database and returns a client. With
-     * no `serverUrl` it is a local-only store.
-     *
-     * @example
-     * ```ts
-     * const client = await SyncClient.open({ dbName: "app", version: 1, schema: { todos: "id, done" } });
-     * ```
-     */
-    static open(options: SyncClientOptions): Promise<SyncClient>;
-    /**
-     * Pending local writes, coalesced to one change per record (at most
-     * `maxRecords`, default 500), for a custom transport. Acknowledge them
-     * with {@link SyncClient.acknowledge} once the server stored them.
-     *
-     * @example
-     * ```ts
-     * const batch = await client.pendingChanges(100);
-     * await myTransport.send(batch.changes);
-     * await client.acknowledge(batch);
-     * ```
-     */
-    pendingChanges(max_records?: number | null): Promise<PendingBatch>;
-    /**
-     * How many local writes are not yet acknowledged by the server.
-     *
-     * @example
-     * ```ts
-     * badge.textContent = String(await client.pendingCount());
-     * ```
-     */
-    pendingCount(): Promise<number>;
-    /**
-     * Inserts or replaces a whole record (stamping every field) and logs the
-     * write, in one transaction. Resolves to the record's key. `key` is only
-     * for tables whose keys live outside the records.
-     *
-     * @example
-     * ```ts
-     * await client.put("todos", { id: "t1", title: "Buy milk", done: 0 });
-     * ```
-     */
-    put(table: string, record: Row, key?: Key | null): Promise<Key>;
-    /**
-     * Records whose index key equals a value or lies in a range, in index
-     * order.
-     *
-     * @example
-     * ```ts
-     * const open = await client.query("todos", { index: "done", equals: 0 });
-     * const recent = await client.query("todos", { index: "createdAt", aboveOrEqual: since, limit: 50 });
-     * ```
-     */
-    query(table: string, query: Query): Promise<Row[]>;
-    /**
-     * Decides conflicts of `table` yourself: after a sync, `resolver` gets
-     * each record whose pending local values lost — `{table, id, local,
-     * remote, conflicts}` — and returns `"remote"` (keep last write wins),
-     * `"local"` (write the local values again, so they win), or a merged
-     * record (written whole); a Promise of these works too. A resolver
-     * that throws leaves last write wins in place and emits `error`; sync
-     * goes on. `null` removes the resolver.
-     *
-     * @example
-     * ```ts
-     * client.setConflictResolver("notes", ({ local, remote }) =>
-     *   ({ ...remote, body: `${remote.body}\n${local.body}` }));
-     * ```
-     */
-    setConflictResolver(table: string, resolver: ((conflict: ConflictCase) => ConflictDecision | Promise<ConflictDecision>) | null): void;
+    sync(): Promise<SyncResult>;
     /**
      * Starts background sync: a sync now, a push shortly after each local
      * write, a sync every `syncIntervalMs` (default 30 s) and whenever the
@@ -310,56 +376,49 @@ export class SyncClient {
      */
     stop(): void;
     /**
-     * Pushes pending writes and pulls every synced table. Concurrent calls
-     * share one run. Resolves to what was pushed, pulled and lost; rejects
-     * with a `NetworkError`, `AuthError` or `ServerError` — writes stay
-     * pending either way.
+     * Decides conflicts of `table` yourself: after a sync, `resolver` gets
+     * each record whose pending local values lost — `{table, id, local,
+     * remote, conflicts}` — and returns `"remote"` (keep last write wins),
+     * `"local"` (write the local values again, so they win), or a merged
+     * record (written whole); a Promise of these works too. A resolver that
+     * throws leaves last write wins in place and emits `error`; sync goes
+     * on. `null` removes the resolver.
      *
      * @example
      * ```ts
-     * const { pushed, pulled, conflicts } = await client.sync();
+     * client.setConflictResolver("notes", ({ local, remote }) =>
+     *   remote ? { ...remote, body: `${remote.body}\n${local.body}` } : "local");
      * ```
      */
-    sync(): Promise<SyncResult>;
+    setConflictResolver<T extends TableName<S>>(
+    table: T,
+    resolver: ((conflict: ConflictCase<S[T]>) => ConflictDecision<S[T]> | Promise<ConflictDecision<S[T]>>) | null,
+    ): void;
     /**
-     * Changes fields of one record: `changes` maps key paths (`"title"`,
-     * `"address.city"`) to new values; `undefined` removes a property.
-     * Resolves to 1, or 0 when there is no such record (as Dexie does).
+     * Subscribes to an event; the callback gets that event's payload. Returns
+     * a function that unsubscribes. A callback that throws is reported on the
+     * console and never breaks fieldsync.
      *
      * @example
      * ```ts
-     * await client.update("todos", "t1", { done: 1 });
+     * const off = client.on("change", (e) => render(e.tables));
+     * client.on("failed", ({ failed }) => showRefused(failed));
+     * off();
      * ```
      */
-    update(table: string, key: Key, changes: Record<string, Json | undefined>): Promise<number>;
+    on<E extends SyncEventName>(event: E, callback: (payload: SyncEventMap[E]) => void): () => void;
     /**
-     * This client's id: generated once and kept in the database, unless
-     * `clientId` was given to `open`.
+     * Closes the database connection and drops every listener.
+     *
+     * @example
+     * ```ts
+     * await client.close();
+     * ```
      */
-    readonly clientId: string;
-    /**
-     * The database name.
-     */
-    readonly dbName: string;
-    /**
-     * When the last successful sync ended (ms since the epoch), if any.
-     */
-    readonly lastSyncedAt: number | undefined;
-    /**
-     * Whether this tab leads background sync for its database.
-     */
-    readonly leader: boolean;
-    /**
-     * Whether the live WebSocket is open and authenticated.
-     */
-    readonly live: boolean;
-    /**
-     * `"idle"`, `"syncing"`, `"offline"` (the server could not be reached,
-     * or the browser is offline) or `"error"`; the `status` event reports
-     * changes.
-     */
-    readonly status: "idle" | "syncing" | "offline" | "error";
+    close(): Promise<void>;
 }
+
+
 
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
 
@@ -375,6 +434,8 @@ export interface InitOutput {
     readonly syncclient_dbName: (a: number) => [number, number];
     readonly syncclient_delete: (a: number, b: number, c: number, d: any) => any;
     readonly syncclient_dexieStores: () => any;
+    readonly syncclient_discardFailed: (a: number, b: number, c: number, d: any) => any;
+    readonly syncclient_failedChanges: (a: number) => any;
     readonly syncclient_get: (a: number, b: number, c: number, d: any) => any;
     readonly syncclient_getAll: (a: number, b: number, c: number) => any;
     readonly syncclient_lastSyncedAt: (a: number) => [number, number];
@@ -386,6 +447,7 @@ export interface InitOutput {
     readonly syncclient_pendingCount: (a: number) => any;
     readonly syncclient_put: (a: number, b: number, c: number, d: any, e: number) => any;
     readonly syncclient_query: (a: number, b: number, c: number, d: any) => any;
+    readonly syncclient_retryFailed: (a: number) => any;
     readonly syncclient_setConflictResolver: (a: number, b: number, c: number, d: any) => [number, number];
     readonly syncclient_start: (a: number) => [number, number];
     readonly syncclient_status: (a: number) => [number, number];
@@ -396,9 +458,10 @@ export interface InitOutput {
     readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number, c: any) => [number, number, number];
     readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number, c: any, d: any) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_30: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_31: (a: number, b: number, c: any) => void;
-    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_32: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_33: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_34: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h<hash>_35: (a: number, b: number, c: any) => void;
+    readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number, c: number) => void;
     readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number) => any;
     readonly wasm_bindgen__convert__closures_____invoke__h<hash>: (a: number, b: number) => void;
     readonly __wbindgen_malloc: (a: number, b: number) => number;

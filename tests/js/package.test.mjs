@@ -76,7 +76,7 @@ test("a strict TypeScript consumer type-checks against the published types", () 
     files: ["consumer.ts"],
   }));
   writeFileSync(join(project, "consumer.ts"), `
-import init, { SyncClient, type Row, type ChangeEvent, type SyncResult, type Conflict } from "fieldsync";
+import init, { SyncClient, type Row, type ChangeEvent, type SyncResult, type Conflict, type FailedChange } from "fieldsync";
 await init();
 const client: SyncClient = await SyncClient.open({
   dbName: "app", version: 1, schema: { todos: "id, done" },
@@ -88,12 +88,32 @@ const row: Row | undefined = await client.get("todos", "t1");
 const rows: Row[] = await client.query("todos", { index: "done", equals: 0, limit: 10 });
 const result: SyncResult = await client.sync();
 const conflicts: Conflict[] = result.conflicts;
-const off: () => void = client.on("change", (e) => console.log((e as ChangeEvent).tables));
+const off: () => void = client.on("change", (e: ChangeEvent) => console.log(e.tables));
 off();
+// Each event's listener gets that event's payload.
+client.on("status", (e) => { const s: "idle" | "syncing" | "offline" | "error" = e.status; console.log(s); });
+client.on("failed", (e) => { const f: FailedChange[] = e.failed; console.log(f[0]?.message); });
 client.setConflictResolver("todos", ({ local, remote }) => (remote ? { ...remote, ...local } : "local"));
 const status: "idle" | "syncing" | "offline" | "error" = client.status;
 const stores: Record<string, string> = SyncClient.dexieStores();
-console.log(updated, row, rows, conflicts, status, stores);
+const failed: FailedChange[] = await client.failedChanges();
+const retried: number = await client.retryFailed();
+const discarded: boolean = await client.discardFailed("todos", "t1");
+console.log(updated, row, rows, conflicts, status, stores, failed, retried, discarded, result.failed);
+
+// Typed tables, as with Dexie's EntityTable: records in and out are Todos.
+interface Todo { id: string; title: string; done: 0 | 1 }
+const typed: SyncClient<{ todos: Todo }> = await SyncClient.open<{ todos: Todo }>({
+  dbName: "typed", version: 1, schema: { todos: "id, done" },
+});
+await typed.put("todos", { id: "t1", title: "Buy milk", done: 0 });
+const todo: Todo | undefined = await typed.get("todos", "t1");
+const todos: Todo[] = await typed.query("todos", { index: "done", equals: 0 });
+const all: Todo[] = await typed.getAll("todos");
+await typed.update("todos", "t1", { done: 1 });
+typed.setConflictResolver("todos", ({ local, remote }) => (remote ? { ...remote, title: local.title ?? remote.title } : "remote"));
+console.log(todo?.title, todos.length, all.length);
+
 // The types are precise, not \`any\`: each of these must be a type error.
 // @ts-expect-error table names are strings
 await client.put(42, { id: "x" });
@@ -101,8 +121,16 @@ await client.put(42, { id: "x" });
 await client.put("todos", { id: "x", f: () => 1 });
 // @ts-expect-error event names are checked
 client.on("nope", () => {});
+// @ts-expect-error a status listener gets a StatusEvent, which has no tables
+client.on("status", (e) => console.log(e.tables));
 // @ts-expect-error durability is one of three words
 await SyncClient.open({ dbName: "a", version: 1, schema: {}, durability: "fast" });
+// @ts-expect-error a typed table takes its own records
+await typed.put("todos", { id: "t2", title: 3, done: 0 });
+// @ts-expect-error and only its tables
+await typed.get("notes", "n1");
+// @ts-expect-error done is 0 or 1
+await typed.update("todos", "t1", { done: 2 });
 `);
   try {
     execFileSync(join(ROOT, "node_modules", ".bin", "tsc"), ["-p", project], { encoding: "utf8" });

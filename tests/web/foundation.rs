@@ -2,7 +2,7 @@
 //! Dexie schema exactly as Dexie lays it out.
 
 use fieldsync::core::{Clock, PushRequest, RecordState, Timestamp};
-use fieldsync::idb;
+use fieldsync::testing;
 use serde_json::json;
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -42,7 +42,7 @@ async fn stores_and_indexes_are_laid_out_as_dexie_does() {
     .await
     .unwrap();
 
-    let conn = idb::open(&name, None, |_| Ok(()), || {}).await.unwrap();
+    let conn = testing::raw_open(&name, None, |_| {}, || {}).await;
     assert_eq!(conn.version(), 15.0, "IndexedDB version is Dexie's x10");
     let names = conn.object_store_names();
     let mut stores: Vec<String> = (0..names.length()).filter_map(|i| names.get(i)).collect();
@@ -120,9 +120,9 @@ fn json_is_read_and_written_as_javascript_does() {
         "3.0",
     ];
     for text in numbers {
-        let ours = fieldsync::js::parse_json(text).unwrap();
+        let ours = fieldsync::testing::parse_json(text).unwrap();
         let theirs = js_sys::JSON::parse(text).unwrap();
-        let ours_js = fieldsync::js::to_js(&ours);
+        let ours_js = fieldsync::testing::to_js(&ours);
         assert!(
             js_sys::Object::is(&ours_js, &theirs),
             "{text}: {ours_js:?} vs JSON.parse {theirs:?}"
@@ -134,7 +134,7 @@ fn json_is_read_and_written_as_javascript_does() {
             "{text} written as {written}"
         );
     }
-    let err = fieldsync::js::parse_json("[1e400]")
+    let err = fieldsync::testing::parse_json("[1e400]")
         .unwrap_err()
         .to_string();
     assert!(
@@ -142,9 +142,9 @@ fn json_is_read_and_written_as_javascript_does() {
         "{err}"
     );
     let text = r#"{"a":"\u00e9\ud83d\ude00\n","b":[true,null,{"c":-1}]}"#;
-    let value = fieldsync::js::parse_json(text).unwrap();
+    let value = fieldsync::testing::parse_json(text).unwrap();
     assert_eq!(
-        js_sys::JSON::stringify(&fieldsync::js::to_js(&value)).unwrap(),
+        js_sys::JSON::stringify(&fieldsync::testing::to_js(&value)).unwrap(),
         js_sys::JSON::stringify(&js_sys::JSON::parse(text).unwrap()).unwrap()
     );
 }

@@ -6,8 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use fieldsync::core::{Change, Timestamp};
-use fieldsync::idb;
-use fieldsync::storage::CursorUpdate;
+use fieldsync::testing::{self, Internals};
 use serde_json::{Value, json};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::JsValue;
@@ -448,12 +447,9 @@ async fn remote_apply_checks_and_moves_the_cursor_atomically() {
     let c = client("cursor").await;
     let change =
         remote(json!([{"table": "todos", "id": "t1", "op": "insert", "data": {"title": "x"}}]));
-    let cursor = |expected: Option<&str>, next: &str| CursorUpdate {
-        key: "cursor:todos".into(),
-        expected: expected.map(str::to_owned),
-        next: next.into(),
-    };
-    c.apply_with_cursor(&change, cursor(None, "c1"))
+    let cursor = |expected, next| Some(("cursor:todos", expected, next));
+    c.storage()
+        .apply_remote(&change, cursor(None, "c1"))
         .await
         .unwrap();
     assert_eq!(
@@ -469,7 +465,8 @@ async fn remote_apply_checks_and_moves_the_cursor_atomically() {
     let stale =
         remote(json!([{"table": "todos", "id": "t9", "op": "insert", "data": {"title": "y"}}]));
     let err = c
-        .apply_with_cursor(&stale, cursor(None, "c2"))
+        .storage()
+        .apply_remote(&stale, cursor(None, "c2"))
         .await
         .unwrap_err();
     assert_eq!(err.js_name(), "StaleCursorError");
@@ -694,7 +691,7 @@ async fn on_blocked_fires_while_an_old_connection_holds_the_database() {
     let name = unique_db_name("blocked");
     open(&name, 1.0, todos()).await.unwrap().close().await;
     // A raw connection that ignores versionchange, like a stuck tab.
-    let stuck = idb::open(&name, None, |_| Ok(()), || {}).await.unwrap();
+    let stuck = testing::raw_open(&name, None, |_| {}, || {}).await;
     let calls = Rc::new(RefCell::new(Vec::<Value>::new()));
     let on_blocked = {
         let calls = calls.clone();

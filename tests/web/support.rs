@@ -1,9 +1,11 @@
 //! Helpers shared by the browser tests.
 
 use fieldsync::SyncClient;
-use fieldsync::idb;
+use fieldsync::testing;
 use serde_json::Value;
+use serde_json::json;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 /// A database name no other test (or earlier run) uses.
 pub(crate) fn unique_db_name(test: &str) -> String {
@@ -16,12 +18,12 @@ pub(crate) fn unique_db_name(test: &str) -> String {
 
 /// A JSON value as plain JS objects (not `Map`s).
 pub(crate) fn to_js(value: &Value) -> JsValue {
-    fieldsync::js::to_js(value)
+    testing::to_js(value)
 }
 
 /// A JS value read back as JSON.
 pub(crate) fn from_js(value: &JsValue) -> Value {
-    fieldsync::js::to_json(value, "").expect("test values are JSON")
+    testing::to_json(value).expect("test values are JSON")
 }
 
 /// Opens a client on `db` with `schema` at `version`.
@@ -59,20 +61,14 @@ pub(crate) fn error_message(err: &JsValue) -> String {
 
 /// Every row of `store`, read with a fresh raw connection.
 pub(crate) async fn raw_rows(db: &str, store: &str) -> Vec<Value> {
-    let conn = idb::open(db, None, |_| Ok(()), || {}).await.unwrap();
-    let tx = conn.transaction_with_str(store).unwrap();
-    let req = tx.object_store(store).unwrap().get_all().unwrap();
-    let rows = idb::request(&req).await.unwrap();
-    conn.close();
-    let rows: js_sys::Array = rows.unchecked_into();
-    rows.iter().map(|r| from_js(&r)).collect()
+    testing::raw_rows(db, store).await
 }
 
 /// Deletes a test database.
 pub(crate) async fn drop_db(client: SyncClient) {
     let name = client.db_name();
     client.close().await;
-    idb::delete_database(&name).await.unwrap();
+    testing::delete_database(&name).await;
 }
 
 /// Waits `ms` milliseconds (a real timer, off the IndexedDB event loop).
@@ -92,4 +88,43 @@ pub(crate) async fn sleep(ms: i32) {
             .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+}
+
+/// Fails (at run time, so the crate still builds for clippy) when the tests
+/// were built without a server.
+pub(crate) fn server() -> &'static str {
+    match option_env!("FIELDSYNC_TEST_SERVER") {
+        Some(url) => url,
+        None => panic!(
+            "FIELDSYNC_TEST_SERVER was not set when the tests were built: run them through scripts/test or scripts/with-server"
+        ),
+    }
+}
+
+/// A token for `user` from the server's development mode.
+pub(crate) async fn dev_token(user: &str) -> String {
+    let response = gloo_net::http::Request::post(&format!("{}/dev/token", server()))
+        .body(json!({"user": user}).to_string())
+        .unwrap()
+        .send()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+pub(crate) async fn device(user: &str, token: &str) -> SyncClient {
+    let db = unique_db_name(&format!("sync-{user}"));
+    open_with(
+        &db,
+        1.0,
+        json!({"todos": "id, completed"}),
+        json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
+    )
+    .await
+    .unwrap()
+}
+
+pub(crate) async fn sync(client: &SyncClient) -> Result<Value, JsValue> {
+    JsFuture::from(client.sync()).await.map(|v| from_js(&v))
 }

@@ -8,47 +8,9 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test;
 
 use crate::support::{
-    drop_db, error_message, error_name, from_js, open_with, sleep, to_js, unique_db_name,
+    dev_token, device, drop_db, error_message, error_name, from_js, open_with, server, sleep, sync,
+    to_js, unique_db_name,
 };
-
-/// Fails (at run time, so the crate still builds for clippy) when the tests
-/// were built without a server.
-fn server() -> &'static str {
-    match option_env!("FIELDSYNC_TEST_SERVER") {
-        Some(url) => url,
-        None => panic!(
-            "FIELDSYNC_TEST_SERVER was not set when the tests were built: run them through scripts/test or scripts/with-server"
-        ),
-    }
-}
-
-/// A token for `user` from the server's development mode.
-async fn dev_token(user: &str) -> String {
-    let response = gloo_net::http::Request::post(&format!("{}/dev/token", server()))
-        .body(json!({"user": user}).to_string())
-        .unwrap()
-        .send()
-        .await
-        .unwrap();
-    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
-    body["token"].as_str().unwrap().to_owned()
-}
-
-async fn device(user: &str, token: &str) -> SyncClient {
-    let db = unique_db_name(&format!("sync-{user}"));
-    open_with(
-        &db,
-        1.0,
-        json!({"todos": "id, completed"}),
-        json!({"serverUrl": server(), "appId": "web-tests", "token": token}),
-    )
-    .await
-    .unwrap()
-}
-
-async fn sync(client: &SyncClient) -> Result<Value, JsValue> {
-    JsFuture::from(client.sync()).await.map(|v| from_js(&v))
-}
 
 async fn title(client: &SyncClient, id: &str) -> Value {
     from_js(
