@@ -365,17 +365,31 @@ impl ErrorBody {
             Ok(ErrorDetail {
                 code: members.string("code")?,
                 message: members.string("message")?,
+                details: members.read_optional("details", |v, p| {
+                    let members = Members::of(v, p)?;
+                    Ok(crate::wire::ErrorDetails {
+                        index: members.read_optional("index", unsigned)?,
+                    })
+                })?,
             })
         })?;
         Ok(ErrorBody { error })
     }
 
-    /// Writes `{"error":{"code","message"}}`.
+    /// Writes `{"error":{"code","message"}}`, with `"details"` when there
+    /// are any.
     pub fn write_json(&self, out: &mut String) {
         let mut members = ObjectWriter::new(out);
         let mut detail = ObjectWriter::new(members.key("error"));
         detail.str("code", &self.error.code);
         detail.str("message", &self.error.message);
+        if let Some(details) = &self.error.details {
+            let mut particulars = ObjectWriter::new(detail.key("details"));
+            if let Some(index) = details.index {
+                particulars.key("index").push_str(&index.to_string());
+            }
+            particulars.end();
+        }
         detail.end();
         members.end();
     }

@@ -62,6 +62,6 @@ pub use key::RecordKey;
 pub use record::{FieldLoss, Lifecycle, MergeReport, RecordState, Register};
 pub use schema::{DatabaseSchema, IndexSpec, KeyPath, TableSchema};
 pub use wire::{
-    Change, ClientMessage, Conflict, Cursor, ErrorBody, FieldWrite, Op, PullQuery, PullResponse,
-    PushRequest, PushResponse, ServerMessage, Since,
+    Change, ClientMessage, Conflict, Cursor, ErrorBody, ErrorDetails, FieldWrite, Op, PullQuery,
+    PullResponse, PushRequest, PushResponse, ServerMessage, Since,
 };

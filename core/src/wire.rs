@@ -516,6 +516,17 @@ pub struct ErrorDetail {
     pub code: String,
     /// What went wrong and what to do.
     pub message: String,
+    /// Particulars a program can act on; absent (not `null`) when there
+    /// are none.
+    pub details: Option<ErrorDetails>,
+}
+
+/// Machine-readable particulars of an error.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorDetails {
+    /// The position in the push's `changes` of the change that was refused
+    /// (the whole batch was).
+    pub index: Option<u64>,
 }
 
 impl ErrorBody {
@@ -525,8 +536,15 @@ impl ErrorBody {
             error: ErrorDetail {
                 code: code.into(),
                 message: message.into(),
+                details: None,
             },
         }
+    }
+
+    /// The body with `details`.
+    pub fn with_details(mut self, details: ErrorDetails) -> Self {
+        self.error.details = Some(details);
+        self
     }
 }
 
@@ -813,6 +831,16 @@ mod tests {
         assert_eq!(
             ErrorBody::new("unauthorized", "token expired").to_json(),
             r#"{"error":{"code":"unauthorized","message":"token expired"}}"#
+        );
+        let refused = ErrorBody::new("invalid_request", "changes[1].table: empty")
+            .with_details(ErrorDetails { index: Some(1) });
+        assert_eq!(
+            refused.to_json(),
+            r#"{"error":{"code":"invalid_request","message":"changes[1].table: empty","details":{"index":1}}}"#
+        );
+        assert_eq!(
+            ErrorBody::from_json(&serde_json::from_str(&refused.to_json()).unwrap(), ""),
+            Ok(refused)
         );
         let loss = FieldLoss {
             field: "title".into(),

@@ -1,6 +1,6 @@
 //! `fieldsync-server`: reads the configuration, serves until SIGINT/SIGTERM.
 
-use fieldsync_server::config::{Command, Config};
+use fieldsync_server::Config;
 use fieldsync_server::{AppState, run};
 
 #[tokio::main]
@@ -11,19 +11,9 @@ async fn main() {
                 .unwrap_or_else(|_| "fieldsync_server=info".into()),
         )
         .init();
-    let mut args = std::env::args();
-    let _program = args.next();
-    let config = match Config::parse(args, |k| std::env::var(k).ok()) {
-        Ok(Command::Serve(config)) => *config,
-        Ok(Command::Help(text)) => {
-            print!("{text}");
-            return;
-        }
-        Err(e) => {
-            eprintln!("fieldsync-server: {e}");
-            std::process::exit(2);
-        }
-    };
+    // `--help` and `--version` print and exit 0; a bad setting prints what
+    // is wrong and exits 2.
+    let config = Config::from_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let port = config.port;
     let database = config.database_url.clone();
     let state = match AppState::new(config).await {

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +20,7 @@ use tokio::sync::mpsc;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::AppState;
+use crate::auth::AuthUser;
 use crate::error::AppError;
 use crate::hub::QUEUE;
 use crate::store::Since;
@@ -53,15 +55,46 @@ pub fn app(state: Arc<AppState>) -> Router {
     }
     router
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            announced_size,
+        ))
         .layer(cors)
         .with_state(state)
 }
 
-async fn user_of(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    state.auth.verify_header(header).await
+/// Refuses a body announced larger than the limit before reading any of it
+/// (a body without `Content-Length` is cut off at the limit as it arrives).
+async fn announced_size(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = state.config.max_body_bytes;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        tokio::spawn(linger(request.into_body()));
+        return counted::<Response>(&state, Err(AppError::PayloadTooLarge(limit)));
+    }
+    next.run(request).await
+}
+
+/// Longest a refused body is read on after the answer.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// Reads and discards what a client still sends after its request was
+/// answered (nginx's "lingering close"): a connection closed on unread data
+/// is reset, and the reset can reach the client before the answer does.
+async fn linger(body: axum::body::Body) {
+    let mut stream = body.into_data_stream();
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
 
 fn check_app_id(app_id: &str) -> Result<(), AppError> {
@@ -105,13 +138,13 @@ fn counted<T: IntoResponse>(state: &AppState, result: Result<T, AppError>) -> Re
 async fn push(
     State(state): State<Arc<AppState>>,
     Path(app_id): Path<String>,
-    headers: HeaderMap,
+    user: Result<AuthUser, AppError>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
     let result = async {
         check_app_id(&app_id)?;
-        let user = user_of(&state, &headers).await?;
+        let AuthUser(user) = user?;
         let body = body.map_err(|rejection| match rejection {
             BytesRejection::FailedToBufferBody(_) => {
                 AppError::PayloadTooLarge(state.config.max_body_bytes)
@@ -153,13 +186,13 @@ async fn push(
 async fn pull(
     State(state): State<Arc<AppState>>,
     Path(app_id): Path<String>,
-    headers: HeaderMap,
+    user: Result<AuthUser, AppError>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let started = Instant::now();
     let result = async {
         check_app_id(&app_id)?;
-        let user = user_of(&state, &headers).await?;
+        let AuthUser(user) = user?;
         let query = PullQuery::from_query(query.as_deref().unwrap_or(""))?;
         let since = Since::parse(query.since.as_deref())?;
         let limit = query

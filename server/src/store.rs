@@ -23,6 +23,10 @@
 //! - On PostgreSQL a push also `NOTIFY`s channel `fieldsync` in its
 //!   transaction, so every instance's WebSockets hear of it once it commits.
 //!
+//! - The schema is made by versioned migrations, one folder per database
+//!   (`server/migrations/`); the code is one generic implementation over
+//!   [`FeedTx`], and [`Dialect`] holds the few operations that differ.
+//!
 //! Cursors are `c<seq>`. An RFC 3339 timestamp is accepted too (records
 //! changed after that server time), for clients that keep time cursors.
 
@@ -35,12 +39,16 @@ use fieldsync_core::ingest::{StoredRecord, ingest};
 use fieldsync_core::{
     Change, Clock, Conflict, Cursor, PullResponse, PushRequest, RecordKey, Timestamp,
 };
+use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Acquire, Row, Transaction};
+use sqlx::{
+    Acquire, ColumnIndex, Connection, Database, Decode, Encode, Executor, IntoArguments, Pool,
+    QueryBuilder, Row, Transaction, Type,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::AppError;
@@ -140,58 +148,27 @@ const LOAD_CHUNK: usize = 200;
 /// Most server changes returned by a push (the rest come by pulling).
 const PUSH_SERVER_CHANGES: i64 = 1000;
 
-const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS fs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS fs_feeds (app_id TEXT NOT NULL, user_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (app_id, user_id))",
-    "CREATE TABLE IF NOT EXISTS fs_records (
-        app_id TEXT NOT NULL, user_id TEXT NOT NULL, table_name TEXT NOT NULL, record_key TEXT NOT NULL,
-        state TEXT NOT NULL, seq INTEGER NOT NULL, client_id TEXT NOT NULL, modified_at INTEGER NOT NULL,
-        PRIMARY KEY (app_id, user_id, table_name, record_key))",
-    "CREATE INDEX IF NOT EXISTS fs_records_table_feed ON fs_records (app_id, user_id, table_name, seq)",
-    "CREATE INDEX IF NOT EXISTS fs_records_feed ON fs_records (app_id, user_id, seq)",
-    "INSERT INTO fs_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
-];
-
-const POSTGRES_SCHEMA: &[&str] = &[
-    // Instances starting together must not race on CREATE.
-    "SELECT pg_advisory_xact_lock(7347230155)",
-    "CREATE TABLE IF NOT EXISTS fs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS fs_feeds (app_id TEXT NOT NULL, user_id TEXT NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (app_id, user_id))",
-    "CREATE TABLE IF NOT EXISTS fs_records (
-        app_id TEXT NOT NULL, user_id TEXT NOT NULL, table_name TEXT NOT NULL, record_key TEXT NOT NULL,
-        state TEXT NOT NULL, seq BIGINT NOT NULL, client_id TEXT NOT NULL, modified_at BIGINT NOT NULL,
-        PRIMARY KEY (app_id, user_id, table_name, record_key))",
-    "CREATE INDEX IF NOT EXISTS fs_records_table_feed ON fs_records (app_id, user_id, table_name, seq)",
-    "CREATE INDEX IF NOT EXISTS fs_records_feed ON fs_records (app_id, user_id, seq)",
-    "INSERT INTO fs_meta (key, value) VALUES ('schema_version', '1') ON CONFLICT (key) DO NOTHING",
-];
-
-// Shared SQL: `$N` placeholders, in order of first use, read by both drivers.
-const CHANGED_SINCE_SEQ: &str = "SELECT table_name, record_key, seq FROM fs_records \
+// Shared SQL: both drivers read `$N` placeholders (in order of first use)
+// and `ON CONFLICT … excluded`, so one text serves both; what truly differs
+// is in [`Dialect`].
+const CHANGED_SINCE_SEQ: &str = "SELECT table_name, record_key, seq, state FROM fs_records \
     WHERE app_id = $1 AND user_id = $2 AND seq > $3 ORDER BY seq LIMIT $4";
-const CHANGED_SINCE_TIME: &str = "SELECT table_name, record_key, seq FROM fs_records \
+const CHANGED_SINCE_TIME: &str = "SELECT table_name, record_key, seq, state FROM fs_records \
     WHERE app_id = $1 AND user_id = $2 AND modified_at > $3 ORDER BY seq LIMIT $4";
 const PAGE_SINCE_SEQ: &str = "SELECT record_key, state, seq FROM fs_records \
     WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND seq > $4 ORDER BY seq LIMIT $5";
 const PAGE_SINCE_TIME: &str = "SELECT record_key, state, seq FROM fs_records \
     WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND modified_at > $4 ORDER BY seq LIMIT $5";
-const LOAD: &str = "SELECT state FROM fs_records \
-    WHERE app_id = $1 AND user_id = $2 AND table_name = $3 AND record_key = $4";
+const LOAD_MANY: &str = "SELECT table_name, record_key, state FROM fs_records WHERE app_id = ";
 const ALLOCATE: &str = "INSERT INTO fs_feeds (app_id, user_id, seq) VALUES ($1, $2, $3) \
     ON CONFLICT (app_id, user_id) DO UPDATE SET seq = fs_feeds.seq + excluded.seq RETURNING seq";
+const UPSERT: &str = "INSERT INTO fs_records \
+    (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at) ";
 const UPSERT_CONFLICT: &str = " ON CONFLICT (app_id, user_id, table_name, record_key) DO UPDATE SET \
     state = excluded.state, seq = excluded.seq, client_id = excluded.client_id, modified_at = excluded.modified_at";
 /// Records per upsert statement (8 parameters each, well under both
 /// databases' limits).
 const UPSERT_CHUNK: usize = 500;
-
-/// One record row to write.
-struct RecordRow<'a> {
-    table: &'a str,
-    key: &'a str,
-    state: String,
-    seq: i64,
-}
 const FEED_SEQ: &str = "SELECT seq FROM fs_feeds WHERE app_id = $1 AND user_id = $2";
 const SAVE_CLOCK: &str = "INSERT INTO fs_meta (key, value) VALUES ('clock', $1) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -202,20 +179,110 @@ const PG_LOCK_FEED: &str = "SELECT seq FROM fs_feeds WHERE app_id = $1 AND user_
 const PG_SNAPSHOT: &str = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ";
 const PG_NOTIFY: &str = "SELECT pg_notify('fieldsync', $1)";
 
+/// The schema's versioned migrations, one folder per database. A released
+/// migration is never edited (sqlx checks each applied one's checksum):
+/// schema changes are new files.
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// One record row to write.
+struct RecordRow<'a> {
+    table: &'a str,
+    key: &'a str,
+    state: String,
+    seq: i64,
+}
+
+/// A record changed since a cursor: `(table, key, seq, state)`.
+type ChangedRow = (String, String, i64, String);
+
+/// What differs between the databases: everything else is written once,
+/// over [`FeedTx`].
+trait Dialect: Database {
+    /// The schema's migrations.
+    fn migrator() -> &'static Migrator;
+    /// Takes the feed's lock for the rest of the transaction.
+    async fn lock_feed(
+        tx: &mut Transaction<'_, Self>,
+        app: &str,
+        user: &str,
+    ) -> Result<(), sqlx::Error>;
+    /// Makes the rest of a read transaction one snapshot.
+    async fn snapshot(tx: &mut Transaction<'_, Self>) -> Result<(), sqlx::Error>;
+    /// Announces a committed push to other instances.
+    async fn notify(tx: &mut Transaction<'_, Self>, notice: &FeedNotice)
+    -> Result<(), sqlx::Error>;
+}
+
+// SQLite: the single writer connection already serialises pushes, and a
+// read transaction is a snapshot; notifications stay in this process.
+impl Dialect for Sqlite {
+    fn migrator() -> &'static Migrator {
+        &SQLITE_MIGRATIONS
+    }
+    async fn lock_feed(_: &mut Transaction<'_, Self>, _: &str, _: &str) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+    async fn snapshot(_: &mut Transaction<'_, Self>) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+    async fn notify(_: &mut Transaction<'_, Self>, _: &FeedNotice) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl Dialect for Postgres {
+    fn migrator() -> &'static Migrator {
+        &POSTGRES_MIGRATIONS
+    }
+    async fn lock_feed(
+        tx: &mut Transaction<'_, Self>,
+        app: &str,
+        user: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(PG_LOCK_FEED_INSERT)
+            .bind(app)
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(PG_LOCK_FEED)
+            .bind(app)
+            .bind(user)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+    async fn snapshot(tx: &mut Transaction<'_, Self>) -> Result<(), sqlx::Error> {
+        sqlx::query(PG_SNAPSHOT).execute(&mut **tx).await?;
+        Ok(())
+    }
+    async fn notify(
+        tx: &mut Transaction<'_, Self>,
+        notice: &FeedNotice,
+    ) -> Result<(), sqlx::Error> {
+        let payload = serde_json::to_string(notice).unwrap_or_default();
+        sqlx::query(PG_NOTIFY)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
 /// One transaction's feed operations; the push and pull logic is written
 /// once over this, for both databases.
 trait FeedTx {
-    /// Takes the feed's lock for the rest of the transaction.
     async fn lock_feed(&mut self, app: &str, user: &str) -> Result<(), sqlx::Error>;
-    /// Makes the rest of a read transaction one snapshot.
     async fn snapshot(&mut self) -> Result<(), sqlx::Error>;
+    /// Records changed since `since`, with their stored states: a push's
+    /// response reads them in this one query.
     async fn changed_since(
         &mut self,
         app: &str,
         user: &str,
         since: Since,
         limit: i64,
-    ) -> Result<Vec<(String, String, i64)>, sqlx::Error>;
+    ) -> Result<Vec<ChangedRow>, sqlx::Error>;
     async fn page(
         &mut self,
         app: &str,
@@ -224,13 +291,6 @@ trait FeedTx {
         since: Since,
         limit: i64,
     ) -> Result<Vec<(String, String, i64)>, sqlx::Error>;
-    async fn load(
-        &mut self,
-        app: &str,
-        user: &str,
-        table: &str,
-        key: &str,
-    ) -> Result<Option<String>, sqlx::Error>;
     /// The stored states of many records at once: `(table, key, state)`.
     async fn load_many(
         &mut self,
@@ -250,223 +310,215 @@ trait FeedTx {
     ) -> Result<(), sqlx::Error>;
     async fn feed_seq(&mut self, app: &str, user: &str) -> Result<Option<i64>, sqlx::Error>;
     async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error>;
-    /// Announces a committed push to other instances.
+    async fn load_clock(&mut self) -> Result<Option<String>, sqlx::Error>;
     async fn notify(&mut self, notice: &FeedNotice) -> Result<(), sqlx::Error>;
 }
 
-macro_rules! feed_tx {
-    ($db:ty, lock = |$lt:ident, $la:ident, $lu:ident| $lock:block, snapshot = |$st:ident| $snap:block, notify = |$nt:ident, $nn:ident| $notify:block) => {
-        impl FeedTx for Transaction<'_, $db> {
-            async fn lock_feed(&mut self, app: &str, user: &str) -> Result<(), sqlx::Error> {
-                let ($lt, $la, $lu) = (self, app, user);
-                $lock
+impl<DB> FeedTx for Transaction<'_, DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    i64: for<'a> Encode<'a, DB> + for<'r> Decode<'r, DB> + Type<DB>,
+    String: for<'r> Decode<'r, DB> + Type<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn lock_feed(&mut self, app: &str, user: &str) -> Result<(), sqlx::Error> {
+        DB::lock_feed(self, app, user).await
+    }
+
+    async fn snapshot(&mut self) -> Result<(), sqlx::Error> {
+        DB::snapshot(self).await
+    }
+
+    async fn changed_since(
+        &mut self,
+        app: &str,
+        user: &str,
+        since: Since,
+        limit: i64,
+    ) -> Result<Vec<ChangedRow>, sqlx::Error> {
+        let (bound, by_time) = bound(since);
+        let sql = if by_time {
+            CHANGED_SINCE_TIME
+        } else {
+            CHANGED_SINCE_SEQ
+        };
+        let rows = sqlx::query(sql)
+            .bind(app)
+            .bind(user)
+            .bind(bound)
+            .bind(limit)
+            .fetch_all(&mut **self)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
+    async fn page(
+        &mut self,
+        app: &str,
+        user: &str,
+        table: &str,
+        since: Since,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+        let (bound, by_time) = bound(since);
+        let sql = if by_time {
+            PAGE_SINCE_TIME
+        } else {
+            PAGE_SINCE_SEQ
+        };
+        let rows = sqlx::query(sql)
+            .bind(app)
+            .bind(user)
+            .bind(table)
+            .bind(bound)
+            .bind(limit)
+            .fetch_all(&mut **self)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    async fn load_many(
+        &mut self,
+        app: &str,
+        user: &str,
+        ids: &[(String, String)],
+    ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            let mut query = QueryBuilder::<DB>::new(LOAD_MANY);
+            query.push_bind(app).push(" AND user_id = ").push_bind(user);
+            query.push(" AND (table_name, record_key) IN (");
+            let mut list = query.separated(", ");
+            for (table, key) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(table.as_str())
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(key.as_str())
+                    .push_unseparated(")");
             }
-            async fn snapshot(&mut self) -> Result<(), sqlx::Error> {
-                let $st = self;
-                $snap
-            }
-            async fn changed_since(
-                &mut self,
-                app: &str,
-                user: &str,
-                since: Since,
-                limit: i64,
-            ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-                let (bound, by_time) = bound(since);
-                let sql = if by_time {
-                    CHANGED_SINCE_TIME
-                } else {
-                    CHANGED_SINCE_SEQ
-                };
-                let rows = sqlx::query(sql)
-                    .bind(app)
-                    .bind(user)
-                    .bind(bound)
-                    .bind(limit)
-                    .fetch_all(&mut **self)
-                    .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect())
-            }
-            async fn page(
-                &mut self,
-                app: &str,
-                user: &str,
-                table: &str,
-                since: Since,
-                limit: i64,
-            ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-                let (bound, by_time) = bound(since);
-                let sql = if by_time {
-                    PAGE_SINCE_TIME
-                } else {
-                    PAGE_SINCE_SEQ
-                };
-                let rows = sqlx::query(sql)
-                    .bind(app)
-                    .bind(user)
-                    .bind(table)
-                    .bind(bound)
-                    .bind(limit)
-                    .fetch_all(&mut **self)
-                    .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect())
-            }
-            async fn load(
-                &mut self,
-                app: &str,
-                user: &str,
-                table: &str,
-                key: &str,
-            ) -> Result<Option<String>, sqlx::Error> {
-                let row = sqlx::query(LOAD)
-                    .bind(app)
-                    .bind(user)
-                    .bind(table)
-                    .bind(key)
-                    .fetch_optional(&mut **self)
-                    .await?;
-                Ok(row.map(|r| r.get(0)))
-            }
-            async fn load_many(
-                &mut self,
-                app: &str,
-                user: &str,
-                ids: &[(String, String)],
-            ) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-                let mut out = Vec::with_capacity(ids.len());
-                for chunk in ids.chunks(LOAD_CHUNK) {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT table_name, record_key, state FROM fs_records WHERE app_id = ",
-                    );
-                    query.push_bind(app).push(" AND user_id = ").push_bind(user);
-                    query.push(" AND (table_name, record_key) IN (");
-                    let mut list = query.separated(", ");
-                    for (table, key) in chunk {
-                        list.push("(")
-                            .push_bind_unseparated(table)
-                            .push_unseparated(", ")
-                            .push_bind_unseparated(key)
-                            .push_unseparated(")");
-                    }
-                    query.push(")");
-                    let rows = query.build().fetch_all(&mut **self).await?;
-                    out.extend(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))));
-                }
-                Ok(out)
-            }
-            async fn allocate(
-                &mut self,
-                app: &str,
-                user: &str,
-                n: i64,
-            ) -> Result<i64, sqlx::Error> {
-                let row = sqlx::query(ALLOCATE)
-                    .bind(app)
-                    .bind(user)
-                    .bind(n)
-                    .fetch_one(&mut **self)
-                    .await?;
-                Ok(row.get(0))
-            }
-            async fn upsert_many(
-                &mut self,
-                app: &str,
-                user: &str,
-                client: &str,
-                now: i64,
-                rows: &[RecordRow<'_>],
-            ) -> Result<(), sqlx::Error> {
-                for chunk in rows.chunks(UPSERT_CHUNK) {
-                    let mut query = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO fs_records \
-                         (app_id, user_id, table_name, record_key, state, seq, client_id, modified_at) ",
-                    );
-                    query.push_values(chunk, |mut values, row| {
-                        values
-                            .push_bind(app)
-                            .push_bind(user)
-                            .push_bind(row.table)
-                            .push_bind(row.key)
-                            .push_bind(row.state.as_str())
-                            .push_bind(row.seq)
-                            .push_bind(client)
-                            .push_bind(now);
-                    });
-                    query.push(UPSERT_CONFLICT);
-                    query.build().execute(&mut **self).await?;
-                }
-                Ok(())
-            }
-            async fn feed_seq(
-                &mut self,
-                app: &str,
-                user: &str,
-            ) -> Result<Option<i64>, sqlx::Error> {
-                let row = sqlx::query(FEED_SEQ)
-                    .bind(app)
-                    .bind(user)
-                    .fetch_optional(&mut **self)
-                    .await?;
-                Ok(row.map(|r| r.get(0)))
-            }
-            async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error> {
-                sqlx::query(SAVE_CLOCK)
-                    .bind(clock)
-                    .execute(&mut **self)
-                    .await?;
-                Ok(())
-            }
-            async fn notify(&mut self, notice: &FeedNotice) -> Result<(), sqlx::Error> {
-                let ($nt, $nn) = (self, notice);
-                $notify
+            query.push(")");
+            let rows = query.build().fetch_all(&mut **self).await?;
+            for r in rows {
+                out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
             }
         }
-    };
-}
+        Ok(out)
+    }
 
-// SQLite: the single writer connection already serialises pushes, and a
-// read transaction is a snapshot; notifications stay in this process.
-feed_tx!(
-    Sqlite,
-    lock = |_tx, _app, _user| { Ok(()) },
-    snapshot = |_tx| { Ok(()) },
-    notify = |_tx, _notice| { Ok(()) }
-);
-
-feed_tx!(
-    Postgres,
-    lock = |tx, app, user| {
-        sqlx::query(PG_LOCK_FEED_INSERT)
+    async fn allocate(&mut self, app: &str, user: &str, n: i64) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(ALLOCATE)
             .bind(app)
             .bind(user)
-            .execute(&mut **tx)
+            .bind(n)
+            .fetch_one(&mut **self)
             .await?;
-        sqlx::query(PG_LOCK_FEED)
+        row.try_get(0)
+    }
+
+    async fn upsert_many(
+        &mut self,
+        app: &str,
+        user: &str,
+        client: &str,
+        now: i64,
+        rows: &[RecordRow<'_>],
+    ) -> Result<(), sqlx::Error> {
+        for chunk in rows.chunks(UPSERT_CHUNK) {
+            let mut query = QueryBuilder::<DB>::new(UPSERT);
+            query.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(app)
+                    .push_bind(user)
+                    .push_bind(row.table)
+                    .push_bind(row.key)
+                    .push_bind(row.state.as_str())
+                    .push_bind(row.seq)
+                    .push_bind(client)
+                    .push_bind(now);
+            });
+            query.push(UPSERT_CONFLICT);
+            query.build().execute(&mut **self).await?;
+        }
+        Ok(())
+    }
+
+    async fn feed_seq(&mut self, app: &str, user: &str) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query(FEED_SEQ)
             .bind(app)
             .bind(user)
-            .execute(&mut **tx)
+            .fetch_optional(&mut **self)
             .await?;
-        Ok(())
-    },
-    snapshot = |tx| {
-        sqlx::query(PG_SNAPSHOT).execute(&mut **tx).await?;
-        Ok(())
-    },
-    notify = |tx, notice| {
-        let payload = serde_json::to_string(notice).unwrap_or_default();
-        sqlx::query(PG_NOTIFY)
-            .bind(payload)
-            .execute(&mut **tx)
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    async fn save_clock(&mut self, clock: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(SAVE_CLOCK)
+            .bind(clock)
+            .execute(&mut **self)
             .await?;
         Ok(())
     }
-);
+
+    async fn load_clock(&mut self) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(LOAD_CLOCK).fetch_optional(&mut **self).await?;
+        row.map(|r| r.try_get(0)).transpose()
+    }
+
+    async fn notify(&mut self, notice: &FeedNotice) -> Result<(), sqlx::Error> {
+        DB::notify(self, notice).await
+    }
+}
+
+/// The persisted clock stamp.
+async fn read_clock<DB: Dialect>(pool: &Pool<DB>) -> Result<Option<String>, AppError>
+where
+    for<'t> Transaction<'t, DB>: FeedTx,
+{
+    let mut tx = pool.begin().await?;
+    let value = tx.load_clock().await?;
+    tx.commit().await?;
+    Ok(value)
+}
+
+async fn pull_from<DB: Dialect>(
+    pool: &Pool<DB>,
+    app: &str,
+    user: &str,
+    table: &str,
+    since: Since,
+    limit: u32,
+) -> Result<PullResponse, AppError>
+where
+    for<'t> Transaction<'t, DB>: FeedTx,
+{
+    let mut tx = pool.begin().await?;
+    let out = pull_in(&mut tx, app, user, table, since, limit).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn ping<DB: Database>(pool: &Pool<DB>) -> Result<(), AppError> {
+    pool.acquire().await?.ping().await?;
+    Ok(())
+}
+
+/// Brings the schema up to date. The first migration is the schema of the
+/// releases before migrations (`CREATE … IF NOT EXISTS`), so their
+/// databases are adopted in place.
+async fn migrate<DB: Dialect>(pool: &Pool<DB>) -> Result<(), AppError>
+where
+    DB::Connection: Migrate,
+{
+    DB::migrator().run(pool).await?;
+    Ok(())
+}
 
 impl Store {
     /// Connects to `url` and runs migrations: `postgres://…`, or a SQLite
@@ -520,35 +572,16 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), AppError> {
         match self {
-            Store::Sqlite { writer, .. } => {
-                let mut tx = writer.begin().await?;
-                for statement in SQLITE_SCHEMA {
-                    sqlx::query(*statement).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
-            Store::Postgres { pool } => {
-                let mut tx = pool.begin().await?;
-                for statement in POSTGRES_SCHEMA {
-                    sqlx::query(*statement).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-            }
+            Store::Sqlite { writer, .. } => migrate(writer).await,
+            Store::Postgres { pool } => migrate(pool).await,
         }
-        Ok(())
     }
 
     /// The server clock's last persisted stamp.
     pub async fn load_clock(&self) -> Result<Option<Timestamp>, AppError> {
-        let value: Option<String> = match self {
-            Store::Sqlite { reader, .. } => sqlx::query(LOAD_CLOCK)
-                .fetch_optional(reader)
-                .await?
-                .map(|r| r.get(0)),
-            Store::Postgres { pool } => sqlx::query(LOAD_CLOCK)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| r.get(0)),
+        let value = match self {
+            Store::Sqlite { reader, .. } => read_clock(reader).await?,
+            Store::Postgres { pool } => read_clock(pool).await?,
         };
         Ok(value.and_then(|v| Timestamp::parse(&v).ok()))
     }
@@ -556,14 +589,9 @@ impl Store {
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<(), AppError> {
         match self {
-            Store::Sqlite { reader, .. } => {
-                sqlx::query("SELECT 1").execute(reader).await?;
-            }
-            Store::Postgres { pool } => {
-                sqlx::query("SELECT 1").execute(pool).await?;
-            }
+            Store::Sqlite { reader, .. } => ping(reader).await,
+            Store::Postgres { pool } => ping(pool).await,
         }
-        Ok(())
     }
 
     /// The database kind, for `/health`.
@@ -626,18 +654,8 @@ impl Store {
         limit: u32,
     ) -> Result<PullResponse, AppError> {
         match self {
-            Store::Sqlite { reader, .. } => {
-                let mut tx = reader.begin().await?;
-                let out = pull_in(&mut tx, app, user, table, since, limit).await?;
-                tx.commit().await?;
-                Ok(out)
-            }
-            Store::Postgres { pool } => {
-                let mut tx = pool.begin().await?;
-                let out = pull_in(&mut tx, app, user, table, since, limit).await?;
-                tx.commit().await?;
-                Ok(out)
-            }
+            Store::Sqlite { reader, .. } => pull_from(reader, app, user, table, since, limit).await,
+            Store::Postgres { pool } => pull_from(pool, app, user, table, since, limit).await,
         }
     }
 }
@@ -701,20 +719,6 @@ async fn commit_group(
     }
     tx.commit().await?;
     Ok(outcomes)
-}
-
-async fn load(
-    tx: &mut impl FeedTx,
-    app: &str,
-    user: &str,
-    table: &str,
-    key: &str,
-) -> Result<StoredRecord, AppError> {
-    match tx.load(app, user, table, key).await? {
-        None => Ok(StoredRecord::default()),
-        Some(json) => StoredRecord::from_json(&json)
-            .map_err(|e| AppError::Internal(format!("stored record {table}/{key}: {e}"))),
-    }
 }
 
 async fn push_in(
@@ -822,13 +826,17 @@ async fn push_in(
     // whose stored state is not what the client sent.
     let mut listed: BTreeSet<(String, String)> = BTreeSet::new();
     let delivered = &others[..others.len().min(PUSH_SERVER_CHANGES as usize)];
-    for (table, key, _) in delivered {
+    for (table, key, _, state) in delivered {
         let id = (table.clone(), key.clone());
-        let stored = match records.get(&id) {
-            Some((stored, _, _)) => stored.clone(),
-            None => load(tx, app, user, table, key).await?,
+        // A record this push touched is listed as it is now; the others'
+        // states came with the listing (the feed's lock kept them as read).
+        let change = match records.get(&id) {
+            Some((stored, _, _)) => stored.to_change(table, &parse_key(key)?),
+            None => StoredRecord::from_json(state)
+                .map_err(|e| AppError::Internal(format!("stored record {table}/{key}: {e}")))?
+                .to_change(table, &parse_key(key)?),
         };
-        if let Some(change) = stored.to_change(table, &parse_key(key)?) {
+        if let Some(change) = change {
             out.server_changes.push(change);
         }
         listed.insert(id);
@@ -840,7 +848,7 @@ async fn push_in(
         }
     }
     out.synced_until = match delivered.last() {
-        Some((_, _, seq)) if truncated => cursor(*seq),
+        Some((_, _, seq, _)) if truncated => cursor(*seq),
         _ => cursor(last_seq),
     };
     let tables: BTreeSet<String> = changed.iter().map(|id| id.0.clone()).collect();

@@ -295,7 +295,134 @@ async fn a_bad_batch_is_rejected_whole_and_writes_nothing(backend: Backend) {
             .starts_with("changes[1].op: unknown variant `upsert`"),
         "{res}"
     );
+    assert_eq!(res["error"]["details"], json!({"index": 1}), "{res}");
     assert!(s.pull_all("u", "todos", 10).await.is_empty());
+    s.stop().await;
+}
+
+/// Each way one change of three can be refused: the error names it by its
+/// position, and nothing of the batch is stored.
+async fn a_refused_change_is_named_by_its_index(backend: Backend) {
+    let s = Server::start(backend).await;
+    let many_fields: serde_json::Map<String, Value> =
+        (0..1001).map(|i| (format!("f{i}"), json!(i))).collect();
+    let ok = |id: &str| json!({"table": "todos", "id": id, "op": "insert", "data": {"x": 1}});
+    for (bad, needle) in [
+        (
+            json!({"table": "", "id": "b", "op": "insert", "data": {"x": 1}}),
+            "changes[1].table",
+        ),
+        (
+            json!({"table": "_meta", "id": "b", "op": "insert", "data": {"x": 1}}),
+            "reserved",
+        ),
+        (
+            json!({"table": "todos", "id": {"no": 1}, "op": "insert", "data": {"x": 1}}),
+            "changes[1].id",
+        ),
+        (
+            json!({"table": "todos", "id": "", "op": "insert", "data": {"x": 1}}),
+            "changes[1].id",
+        ),
+        (
+            json!({"table": "todos", "id": "b", "op": "insert", "data": many_fields}),
+            "1001 fields",
+        ),
+        (
+            json!({"table": "todos", "id": "b", "op": "update",
+                   "fields": {"x": {"value": 1, "updatedAt": "tomorrow"}}}),
+            "changes[1].fields.x.updatedAt",
+        ),
+        (
+            json!({"table": "todos", "id": "b", "op": "update"}),
+            "no `data`",
+        ),
+    ] {
+        let (status, res) = s
+            .push(
+                "u",
+                json!({"clientId": "a", "changes": [ok("first"), bad, ok("third")]}),
+            )
+            .await;
+        assert_eq!(status, 400, "{res}");
+        let message = res["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{needle}: {res}");
+        assert_eq!(res["error"]["details"], json!({"index": 1}), "{res}");
+        assert_eq!(
+            res["error"].as_object().unwrap().len(),
+            3,
+            "code, message, details: {res}"
+        );
+    }
+    assert!(s.pull_all("u", "todos", 10).await.is_empty());
+    // An error about no one change has no `details` member at all.
+    let (status, res) = s.push("u", json!({"clientId": " ", "changes": []})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        res["error"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["code", "message"],
+        "{res}"
+    );
+    s.stop().await;
+}
+
+/// Over the body limit is 413 `payload_too_large`, whether the body says
+/// its size up front (answered before it is sent: without the server's own
+/// `Content-Length` check it would wait for the body) or arrives in chunks.
+async fn an_oversized_batch_is_refused_with_413(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = Server::start_with(backend, |c| c.max_body_bytes = 4096).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let token = s.token("u");
+    let exchange = |head: String, body: Vec<u8>| {
+        let addr = addr.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(head.as_bytes()).await.unwrap();
+            tcp.write_all(&body).await.unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The headers and the JSON body come in one or two reads; the
+            // server may keep the connection open.
+            while !String::from_utf8_lossy(&answer).contains("}}") {
+                match tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    };
+    // Announced at 100 MB, not one byte sent: the answer must come anyway.
+    let head = format!(
+        "POST /sync/todo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n"
+    );
+    let started = std::time::Instant::now();
+    let answer = exchange(head, Vec::new()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Chunked, no size announced: cut off at the limit.
+    let pad = "x".repeat(8000);
+    let body = format!("{{\"clientId\":\"a\",\"changes\":[],\"pad\":\"{pad}\"}}");
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    let head = format!(
+        "POST /sync/todo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let answer = exchange(head, chunked.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"payload_too_large\""), "{answer}");
+    // Under the limit it goes through.
+    let (status, res) = s
+        .push(
+            "u",
+            json!({"clientId": "a", "changes": [
+            {"table": "todos", "id": "t", "op": "insert", "data": {"pad": "y".repeat(3000)}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{res}");
     s.stop().await;
 }
 
@@ -986,6 +1113,8 @@ on_both_databases!(
     seed_001_flow,
     field_level_lww_between_two_clients_reports_conflicts,
     a_bad_batch_is_rejected_whole_and_writes_nothing,
+    a_refused_change_is_named_by_its_index,
+    an_oversized_batch_is_refused_with_413,
     retrying_a_batch_changes_nothing,
     users_are_isolated,
     pulls_page_and_never_skip_a_change_committed_concurrently,
@@ -1186,5 +1315,127 @@ async fn jwks_tokens_eddsa_es256_rs256_with_rotation_and_rate_limited_refetch() 
             .contains("JWT_SECRET"),
         "{body}"
     );
+    s.stop().await;
+}
+
+fn hs256(claims: &Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"test-secret"),
+    )
+    .unwrap()
+}
+
+/// A pull with an HS256 token of `claims`: its status and body.
+async fn pull_with(s: &Server, claims: &Value) -> (u16, Value) {
+    let res = s
+        .http
+        .get(format!("{}/sync/todo/pull?collection=todos", s.base))
+        .bearer_auth(hs256(claims))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+/// With `JWT_AUDIENCE` and `JWT_ISSUER` configured a token must carry both
+/// claims: `aud` as a string or an array naming the audience (RFC 7519
+/// §4.1.3). A missing or `null` claim is refused, as is a token used before
+/// its `nbf`, over HTTP and WebSocket alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audience_issuer_and_not_before_are_enforced() {
+    let s = Server::start_with(Backend::Sqlite, |c| {
+        c.jwt_audience = Some("fs-api".into());
+        c.jwt_issuer = Some("https://id.example".into());
+    })
+    .await;
+    let exp = now() + 3600;
+    let iss = "https://id.example";
+    for (claims, expected) in [
+        (
+            json!({"sub": "u", "exp": exp, "aud": "fs-api", "iss": iss}),
+            200,
+        ),
+        (
+            json!({"sub": "u", "exp": exp, "aud": ["other", "fs-api"], "iss": iss}),
+            200,
+        ),
+        (
+            json!({"sub": "u", "exp": exp, "aud": ["other", "more"], "iss": iss}),
+            401,
+        ),
+        (json!({"sub": "u", "exp": exp, "aud": [], "iss": iss}), 401),
+        (
+            json!({"sub": "u", "exp": exp, "aud": "other", "iss": iss}),
+            401,
+        ),
+        (json!({"sub": "u", "exp": exp, "iss": iss}), 401),
+        (
+            json!({"sub": "u", "exp": exp, "aud": null, "iss": iss}),
+            401,
+        ),
+        (json!({"sub": "u", "exp": exp, "aud": "fs-api"}), 401),
+        (
+            json!({"sub": "u", "exp": exp, "aud": "fs-api", "iss": null}),
+            401,
+        ),
+        (
+            json!({"sub": "u", "exp": exp, "aud": "fs-api", "iss": "https://evil.example"}),
+            401,
+        ),
+        (
+            json!({"sub": "u", "exp": exp, "aud": "fs-api", "iss": iss, "nbf": now() - 60}),
+            200,
+        ),
+        (
+            json!({"sub": "u", "exp": exp, "aud": "fs-api", "iss": iss, "nbf": now() + 600}),
+            401,
+        ),
+    ] {
+        let (status, body) = pull_with(&s, &claims).await;
+        assert_eq!(status, expected, "{claims}: {body}");
+        if expected == 401 {
+            assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+        }
+    }
+    // The WebSocket checks tokens the same way.
+    let early =
+        hs256(&json!({"sub": "u", "exp": exp, "aud": ["fs-api"], "iss": iss, "nbf": now() + 600}));
+    let mut ws = s.ws(&early, "tab").await;
+    let answer = next_json(&mut ws, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("nbf"),
+        "{answer}"
+    );
+    let mut ws = s
+        .ws(&hs256(&json!({"sub": "u", "exp": exp, "iss": iss})), "tab")
+        .await;
+    let answer = next_json(&mut ws, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(answer["type"], "error", "{answer}");
+    let good = hs256(&json!({"sub": "u", "exp": exp, "aud": ["fs-api"], "iss": iss}));
+    let mut ws = s.ws(&good, "tab").await;
+    assert_eq!(
+        next_json(&mut ws, Duration::from_secs(2)).await.unwrap(),
+        json!({"type": "auth-ok"})
+    );
+    s.stop().await;
+}
+
+/// Without a configured audience `aud` is not required, and an array is
+/// read, not refused as malformed; `nbf` still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_an_audience_any_aud_shape_passes_but_nbf_holds() {
+    let s = Server::start(Backend::Sqlite).await;
+    let exp = now() + 3600;
+    for (claims, expected) in [
+        (json!({"sub": "u", "exp": exp}), 200),
+        (json!({"sub": "u", "exp": exp, "aud": ["a", "b"]}), 200),
+        (json!({"sub": "u", "exp": exp, "nbf": now() + 600}), 401),
+    ] {
+        let (status, body) = pull_with(&s, &claims).await;
+        assert_eq!(status, expected, "{claims}: {body}");
+    }
     s.stop().await;
 }

@@ -62,17 +62,7 @@ impl ServerProcess {
             .spawn()
             .expect("the server binary starts");
         self.child = Some(child);
-        let http = common::http();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(res) = http.get(format!("{}/health", self.base())).send().await
-                && res.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("the server did not come up on port {}", self.port);
+        common::wait_for_health(&common::http(), &self.base()).await;
     }
 
     /// `kill -9`: no shutdown, no flush, possibly in the middle of a commit.
@@ -287,31 +277,20 @@ async fn kill_nine_on_postgres_loses_nothing_acknowledged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_rides_out_a_postgres_restart() {
     let _serial = SERIAL.lock().await;
-    let dir = std::env::var("FIELDSYNC_TEST_POSTGRES_DIR")
-        .expect("FIELDSYNC_TEST_POSTGRES_DIR is not set: run through scripts/with-postgres");
-    let bin = std::env::var("FIELDSYNC_TEST_POSTGRES_BIN").unwrap();
+    let (dir, bin) = common::postgres().local.clone().expect(
+        "restarting PostgreSQL needs its data directory: set FIELDSYNC_TEST_POSTGRES_DIR and _BIN with _URL (scripts/with-postgres does), or unset FIELDSYNC_TEST_POSTGRES_URL to let the tests start their own",
+    );
     let server = ServerProcess::start(fresh_database(Backend::Postgres).await).await;
     let pid = server.pid();
     storm(server.base(), |_done| async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let as_root = Command::new("id")
-            .arg("-u")
-            .output()
-            .map(|o| o.stdout.starts_with(b"0\n"))
-            .unwrap_or(false);
-        let mut restart = if as_root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", &format!("{bin}/pg_ctl")]);
-            c
-        } else {
-            Command::new(format!("{bin}/pg_ctl"))
-        };
+        let mut restart = common::postgres_command(bin.join("pg_ctl"));
         let status = restart
             .args([
-                "-D",
-                &format!("{dir}/data"),
-                "-l",
-                &format!("{dir}/server.log"),
+                "-D".as_ref(),
+                dir.join("data").as_os_str(),
+                "-l".as_ref(),
+                dir.join("server.log").as_os_str(),
             ])
             .args(["-m", "fast", "-w", "restart"])
             .stdout(Stdio::null())
