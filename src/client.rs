@@ -19,13 +19,6 @@ use crate::scheduler::Shared;
 use crate::storage::{ChangedRecord, FailedChange, SetAside, Storage};
 use crate::sync::Syncer;
 
-#[wasm_bindgen]
-extern "C" {
-    /// A primary key argument (typed `Key` in TypeScript).
-    #[wasm_bindgen(typescript_type = "Key")]
-    pub type KeyArg;
-}
-
 /// An offline-first client: app data in IndexedDB (Dexie-compatible), every
 /// local write logged for sync in the same transaction. Its TypeScript
 /// declaration, generic over the app's tables, with each method's
@@ -41,9 +34,7 @@ pub struct SyncClient {
 impl SyncClient {
     /// Opens (creating or upgrading) the database and returns a client. With
     /// no `serverUrl` it is a local-only store.
-    pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "SyncClientOptions")] options: JsValue,
-    ) -> Result<SyncClient, JsValue> {
+    pub async fn open(options: JsValue) -> Result<SyncClient, JsValue> {
         crate::install_panic_hook();
         let sync_config = parse_sync_config(&options)?;
         let options = parse_options(&options)?;
@@ -68,7 +59,7 @@ impl SyncClient {
     /// opens the database with Dexie must spread it into every
     /// `stores({...})`, because Dexie deletes undeclared stores when it
     /// upgrades.
-    #[wasm_bindgen(js_name = dexieStores, unchecked_return_type = "Record<string, string>")]
+    #[wasm_bindgen(js_name = dexieStores)]
     pub fn dexie_stores() -> JsValue {
         let fragment = Object::new();
         for (name, spec) in INTERNAL_STORES {
@@ -97,16 +88,13 @@ impl SyncClient {
     /// Inserts or replaces a whole record (stamping every field) and logs the
     /// write, in one transaction. Resolves to the record's key. `key` is only
     /// for tables whose keys live outside the records.
-    #[wasm_bindgen(unchecked_return_type = "Key")]
     pub async fn put(
         &self,
         table: String,
-        #[wasm_bindgen(unchecked_param_type = "Row")] record: JsValue,
-        key: Option<KeyArg>,
+        record: JsValue,
+        key: Option<JsValue>,
     ) -> Result<JsValue, JsValue> {
-        let key = key
-            .map(JsValue::from)
-            .filter(|k| !k.is_undefined() && !k.is_null());
+        let key = key.filter(|k| !k.is_undefined() && !k.is_null());
         let stored = self.storage.put(&table, record, key).await?;
         self.shared.after_local_write();
         Ok(stored)
@@ -115,11 +103,7 @@ impl SyncClient {
     /// Puts many records in one transaction: all are written, or none.
     /// Resolves to the number written.
     #[wasm_bindgen(js_name = bulkPut)]
-    pub async fn bulk_put(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "Row[]")] records: JsValue,
-    ) -> Result<u32, JsValue> {
+    pub async fn bulk_put(&self, table: String, records: JsValue) -> Result<u32, JsValue> {
         if !Array::is_array(&records) {
             return Err(invalid(format!(
                 "bulkPut(\"{table}\"): `records` must be an array"
@@ -139,8 +123,8 @@ impl SyncClient {
     pub async fn update(
         &self,
         table: String,
-        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, Json | undefined>")] changes: JsValue,
+        key: JsValue,
+        changes: JsValue,
     ) -> Result<u32, JsValue> {
         let n = self.storage.update(&table, key, changes).await?;
         if n > 0 {
@@ -150,40 +134,26 @@ impl SyncClient {
     }
 
     /// Deletes one record (a no-op when it does not exist).
-    pub async fn delete(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
-    ) -> Result<(), JsValue> {
+    pub async fn delete(&self, table: String, key: JsValue) -> Result<(), JsValue> {
         self.storage.delete(&table, key).await?;
         self.shared.after_local_write();
         Ok(())
     }
 
     /// One record, or `undefined`.
-    #[wasm_bindgen(unchecked_return_type = "Row | undefined")]
-    pub async fn get(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
-    ) -> Result<JsValue, JsValue> {
+    pub async fn get(&self, table: String, key: JsValue) -> Result<JsValue, JsValue> {
         Ok(self.storage.get(&table, key).await?)
     }
 
     /// Every record of a table, in primary-key order.
-    #[wasm_bindgen(js_name = getAll, unchecked_return_type = "Row[]")]
+    #[wasm_bindgen(js_name = getAll)]
     pub async fn get_all(&self, table: String) -> Result<JsValue, JsValue> {
         Ok(self.storage.get_all(&table).await?)
     }
 
     /// Records whose index key equals a value or lies in a range, in index
     /// order.
-    #[wasm_bindgen(unchecked_return_type = "Row[]")]
-    pub async fn query(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "Query")] query: JsValue,
-    ) -> Result<JsValue, JsValue> {
+    pub async fn query(&self, table: String, query: JsValue) -> Result<JsValue, JsValue> {
         let query = parse_query(&query)?;
         Ok(self.storage.query(&table, &query).await?)
     }
@@ -206,7 +176,7 @@ impl SyncClient {
     /// Pending local writes, coalesced to one change per record (at most
     /// `maxRecords`, default 500), for a custom transport. Acknowledge them
     /// with {@link SyncClient.acknowledge} once the server stored them.
-    #[wasm_bindgen(js_name = pendingChanges, unchecked_return_type = "PendingBatch")]
+    #[wasm_bindgen(js_name = pendingChanges)]
     pub async fn pending_changes(&self, max_records: Option<u32>) -> Result<JsValue, JsValue> {
         let batch = self
             .storage
@@ -231,10 +201,7 @@ impl SyncClient {
 
     /// Marks a batch from {@link SyncClient.pendingChanges} as stored by the
     /// server, atomically. Writes made after the batch was read stay pending.
-    pub async fn acknowledge(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "PendingBatch")] batch: JsValue,
-    ) -> Result<(), JsValue> {
+    pub async fn acknowledge(&self, batch: JsValue) -> Result<(), JsValue> {
         let revs = field(&batch, "revs");
         if !Array::is_array(&revs) {
             return Err(invalid(
@@ -253,11 +220,8 @@ impl SyncClient {
     /// with pending local writes (last write wins), in one transaction,
     /// without logging them as local writes. Resolves to what was applied and
     /// which local values lost.
-    #[wasm_bindgen(js_name = applyRemoteChanges, unchecked_return_type = "ApplyResult")]
-    pub async fn apply_remote_changes(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "Change[]")] changes: JsValue,
-    ) -> Result<JsValue, JsValue> {
+    #[wasm_bindgen(js_name = applyRemoteChanges)]
+    pub async fn apply_remote_changes(&self, changes: JsValue) -> Result<JsValue, JsValue> {
         let changes = parse_changes(&changes)?;
         let result = self.storage.apply_remote(&changes, None).await?;
         Ok(js::object(&[
@@ -276,7 +240,7 @@ impl SyncClient {
     /// block the rest: each with the server's status, code and message and
     /// how many pushes were refused. A new local write to the record, or
     /// {@link SyncClient.retryFailed}, queues it again.
-    #[wasm_bindgen(js_name = failedChanges, unchecked_return_type = "FailedChange[]")]
+    #[wasm_bindgen(js_name = failedChanges)]
     pub async fn failed_changes(&self) -> Result<JsValue, JsValue> {
         let failed = self.storage.set_aside_changes(SetAside::List).await?.failed;
         Ok(js::parse_many(&failed, FailedChange::write_json).into())
@@ -303,11 +267,7 @@ impl SyncClient {
     /// with the next sync, which re-reads that table. Resolves to whether
     /// such a change existed.
     #[wasm_bindgen(js_name = discardFailed)]
-    pub async fn discard_failed(
-        &self,
-        table: String,
-        #[wasm_bindgen(unchecked_param_type = "Key")] key: JsValue,
-    ) -> Result<bool, JsValue> {
+    pub async fn discard_failed(&self, table: String, key: JsValue) -> Result<bool, JsValue> {
         let discarded = self
             .storage
             .set_aside_changes(SetAside::Discard { table, key })
@@ -323,7 +283,6 @@ impl SyncClient {
     /// share one run. Resolves to what was pushed, pulled and lost; rejects
     /// with a `NetworkError`, `AuthError` or `ServerError` — writes stay
     /// pending either way.
-    #[wasm_bindgen(unchecked_return_type = "Promise<SyncResult>")]
     pub fn sync(&self) -> Promise {
         let running = self.shared.running.borrow().clone();
         let run = running.unwrap_or_else(|| self.shared.start_run());
@@ -359,10 +318,7 @@ impl SyncClient {
     /// `"idle"`, `"syncing"`, `"offline"` (the server could not be reached,
     /// or the browser is offline) or `"error"`; the `status` event reports
     /// changes.
-    #[wasm_bindgen(
-        getter,
-        unchecked_return_type = "\"idle\" | \"syncing\" | \"offline\" | \"error\""
-    )]
+    #[wasm_bindgen(getter)]
     pub fn status(&self) -> String {
         self.shared.status.get().name().to_owned()
     }
@@ -391,14 +347,7 @@ impl SyncClient {
     /// that throws leaves last write wins in place and emits `error`; sync
     /// goes on. `null` removes the resolver.
     #[wasm_bindgen(js_name = setConflictResolver)]
-    pub fn set_conflict_resolver(
-        &self,
-        table: String,
-        #[wasm_bindgen(
-            unchecked_param_type = "((conflict: ConflictCase) => ConflictDecision | Promise<ConflictDecision>) | null"
-        )]
-        resolver: JsValue,
-    ) -> Result<(), JsValue> {
+    pub fn set_conflict_resolver(&self, table: String, resolver: JsValue) -> Result<(), JsValue> {
         self.storage
             .schema()
             .table(&table)
@@ -418,12 +367,7 @@ impl SyncClient {
     /// Subscribes to an event; returns a function that unsubscribes. A
     /// callback that throws is reported on the console and never breaks
     /// fieldsync.
-    #[wasm_bindgen(unchecked_return_type = "() => void")]
-    pub fn on(
-        &self,
-        #[wasm_bindgen(unchecked_param_type = "SyncEventName")] event: String,
-        #[wasm_bindgen(unchecked_param_type = "(payload: SyncEvent) => void")] callback: Function,
-    ) -> Result<Function, JsValue> {
+    pub fn on(&self, event: String, callback: Function) -> Result<Function, JsValue> {
         self.events.on(&event, callback).map_err(invalid)
     }
 

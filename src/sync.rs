@@ -376,20 +376,22 @@ async fn read(operation: &str, response: Response) -> Result<String, Error> {
     if (200..300).contains(&status) {
         return Ok(text);
     }
-    let parsed = crate::js::parse_json(&text).ok();
-    let (code, message) = match parsed
-        .as_ref()
-        .and_then(|v| ErrorBody::from_json(v, "").ok())
-    {
-        Some(b) => (b.error.code, b.error.message),
-        None => ("http_error".to_owned(), text.chars().take(200).collect()),
+    let (code, message, index) = match crate::js::read_json(&text, ErrorBody::from_json) {
+        Ok(ErrorBody { error }) => (
+            error.code,
+            error.message,
+            // The change a refused push names (`error.details.index`).
+            error
+                .details
+                .and_then(|d| d.index)
+                .and_then(|i| usize::try_from(i).ok()),
+        ),
+        Err(_) => (
+            "http_error".to_owned(),
+            text.chars().take(200).collect(),
+            None,
+        ),
     };
-    // `error.details.index`: the change a refused push names.
-    let index = parsed
-        .as_ref()
-        .and_then(|v| v.pointer("/error/details/index"))
-        .and_then(serde_json::Value::as_u64)
-        .and_then(|i| usize::try_from(i).ok());
     Err(match status {
         401 => Error::Auth(format!("the sync server refused the token: {message}")),
         _ => Error::Server {

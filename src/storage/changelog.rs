@@ -81,8 +81,8 @@ pub(super) struct LoggedRows {
 }
 
 impl LoggedRows {
-    /// Pending records: (pushable, set aside).
-    fn records(self) -> Result<Partition, Error> {
+    /// Pending records: pushable and set aside.
+    fn records(&self) -> Result<Partition, Error> {
         let grouped = group_pending(&self.rows)?;
         Ok(outbox::partition(grouped, &self.refusals))
     }
@@ -159,7 +159,6 @@ impl Storage {
             more = false;
         }
         tx.commit().await.during(&op)?;
-        let refusals = logged.refusals.clone();
         let pushable = logged.records()?.pushable;
         let mut batch = PendingBatch {
             more,
@@ -169,7 +168,7 @@ impl Storage {
             match record.to_change() {
                 Some(change) => batch.changes.push(Outgoing {
                     change,
-                    attempts: outbox::attempts_so_far(&record, &refusals),
+                    attempts: outbox::attempts_so_far(&record, &logged.refusals),
                     revs: record.revs,
                 }),
                 None => batch.settled.extend(record.revs),
